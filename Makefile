@@ -1,0 +1,35 @@
+# Two commands: `make run` serves the portal with demo data, `make test` runs the whole suite.
+# Both create .venv and install the pinned requirements first, and are quick when nothing changed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test bench clean
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	@test -n "$(PYTHON)" || { echo "Flowsite needs Python 3.11: install it or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "Flowsite needs Python 3.11; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(INSTALLED)
+
+test: setup
+	$(BIN)/python -m pytest
+
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving Flowsite on http://$(HOST):$(PORT)/ (admin at http://$(HOST):$(PORT)/admin/); Ctrl-C stops it."
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+
+bench: setup
+	$(BIN)/python -m bench.engine
+
+clean:
+	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache
