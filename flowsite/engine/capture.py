@@ -17,6 +17,7 @@ from typing import Any, Callable, TextIO
 from .observer import RunObserver
 
 Emit = Callable[[str], None]
+_MAX_PARTIAL = 1 << 20
 
 _lock = threading.Lock()
 _active: dict[int, LogCapture] = {}
@@ -36,6 +37,11 @@ def _capture_for(thread_id: int) -> LogCapture | None:
     return capture
 
 
+def is_captured(record: logging.LogRecord) -> bool:
+    """True if a step's capture already delivered this record, so another handler may drop it."""
+    return bool(_active) and _capture_for(record.thread or 0) is not None
+
+
 class _LineWriter:
     """Buffers text until a newline and emits each complete line once."""
 
@@ -48,6 +54,9 @@ class _LineWriter:
     def write(self, text: str) -> int:
         if "\n" not in text:
             self._partial += text
+            if len(self._partial) > _MAX_PARTIAL:
+                # Output with no newline in sight (a progress bar): deliver it rather than hoard it.
+                self.finish()
             return len(text)
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()

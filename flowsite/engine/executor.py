@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .capture import LogCapture
 from .context import Context
-from .interrupts import StepTimeout, supervisor
+from .interrupts import ForcedStop, StepTimeout, supervisor
 from .observer import RunObserver
 from .outputs import SkippedOutput, map_inputs, publish_outputs, skipped_outputs
 from .results import ExecutionResult, StopExecution
@@ -162,7 +162,7 @@ class LocalExecutor(Executor):
                     artifact_uri = artifact_store.materialize(
                         obj=output, name="output", run_id=run_id, step_name=name, project_name=project_name
                     )
-            except StopExecution:
+            except (StopExecution, ForcedStop):
                 if capture is not None:
                     capture.emit_block(STOPPED_BY_USER, level="WARNING")
                 return ExecutionResult(name, success=False, error=STOPPED_BY_USER, retries=retries)
@@ -191,9 +191,19 @@ class LocalExecutor(Executor):
             return step.func(**kwargs)
         watch = supervisor.watch(step.timeout, self.observer)
         try:
-            return step.func(**kwargs)
+            output = step.func(**kwargs)
         finally:
-            supervisor.release(watch)
+            while True:
+                try:
+                    supervisor.release(watch)
+                    break
+                except (StopExecution, ForcedStop, StepTimeout):
+                    # Landed while the step was already ending: what fired is judged below.
+                    continue
+        if watch.fired is not None:
+            # The step swallowed the interrupt and returned; the deadline or stop still stands.
+            raise StopExecution() if watch.fired is ForcedStop else watch.fired()
+        return output
 
     def _stopped_during_backoff(self, seconds: float) -> bool:
         """Sleep before a retry; True if a stop request arrived meanwhile."""

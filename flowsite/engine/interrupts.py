@@ -7,7 +7,11 @@ instead, so that a step blocked in C (`time.sleep`, a socket, a child process) i
 too; in other threads only Python code can be interrupted, and a control plane that
 must stop blocked C code kills the run's process group.
 
-A step that swallows the exception is interrupted again every second until it ends.
+A step that swallows the exception is interrupted again every second until it ends, and
+its attempt counts as timed out or stopped even if it then returns. Timeouts, and stop
+requests from the second delivery on, are BaseExceptions so that `except Exception:` in
+user code cannot swallow them; the first stop request is a `StopExecution`, which a step
+may catch to clean up.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from .observer import RunObserver
 from .results import StopExecution
 
 
-class StepTimeout(Exception):
+class StepTimeout(BaseException):
     """Raised inside a step that ran past its timeout."""
+
+
+class ForcedStop(BaseException):
+    """Raised again inside a step that went on running after a StopExecution."""
 
 
 POLL_SECONDS = 0.1
@@ -46,13 +54,14 @@ class Watch:
         self.fired_at = 0.0
 
 
-_main_watch: Watch | None = None
+# Watches of steps running in the main thread, innermost last (a step may run steps).
+_main_watches: list[Watch] = []
 
 
 def _raise_in_main_thread(signum: int, frame: Any) -> None:
-    watch = _main_watch
-    if watch is not None and watch.armed and watch.fired is not None:
-        raise watch.fired()
+    for watch in reversed(_main_watches):
+        if watch.armed and watch.fired is not None:
+            raise watch.fired()
 
 
 def _can_signal_main_thread() -> bool:
@@ -81,12 +90,11 @@ class Supervisor:
         self._last_busy = 0.0
 
     def watch(self, timeout: float | None, observer: RunObserver | None) -> Watch:
-        global _main_watch
         deadline = time.monotonic() + timeout if timeout is not None else None
         watch = Watch(deadline, observer, _can_signal_main_thread())
         with self._cond:
             if watch.uses_signal:
-                _main_watch = watch
+                _main_watches.append(watch)
             self._watches.add(watch)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="flowsite-step-supervisor", daemon=True)
@@ -96,12 +104,16 @@ class Supervisor:
         return watch
 
     def release(self, watch: Watch) -> None:
-        global _main_watch
+        """Stop watching; once this returns, nothing more is raised for this watch.
+
+        An interrupt can still land while this runs, so callers retry until it returns.
+        """
+        # First, before taking the lock: the signal handler checks this flag.
+        watch.armed = False
         with self._cond:
-            watch.armed = False
             self._watches.discard(watch)
-            if watch.uses_signal and _main_watch is watch:
-                _main_watch = None
+            if watch in _main_watches:
+                _main_watches.remove(watch)
             if watch.fired is not None and not watch.uses_signal:
                 # The step ended before the exception was raised: do not let it hit the executor.
                 _set_async_exc(watch.thread_id, None)
@@ -137,7 +149,9 @@ class Supervisor:
     @staticmethod
     def _due(watch: Watch, now: float) -> type[BaseException] | None:
         if watch.fired is not None:
-            return watch.fired if now - watch.fired_at >= _REDELIVER_SECONDS else None
+            if now - watch.fired_at < _REDELIVER_SECONDS:
+                return None
+            return ForcedStop if watch.fired is StopExecution else watch.fired
         if watch.observer is not None and watch.observer.should_stop():
             return StopExecution
         if watch.deadline is not None and now >= watch.deadline:

@@ -42,6 +42,11 @@ def skipped_outputs(step: Step) -> dict[str, Any]:
     return {name: marker for name in step.outputs}
 
 
+def input_parameters(step: Step) -> set[str]:
+    """Names of the parameters that `map_inputs` fills from declared inputs."""
+    return set(map_inputs(step, dict.fromkeys(step.inputs)))
+
+
 def map_inputs(step: Step, available: dict[str, Any]) -> dict[str, Any]:
     """Arguments for `step` from the available values.
 

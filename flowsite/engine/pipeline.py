@@ -13,6 +13,7 @@ from .context import Context
 from .executor import STOPPED_BY_USER, Executor, LocalExecutor, step_params
 from .groups import StepGroup
 from .outputs import SkippedOutput, map_inputs, publish_outputs, skipped_outputs
+from .parameters import ParameterSpec, step_parameters
 from .results import ExecutionResult
 from .step import Step, validate_name
 
@@ -178,6 +179,33 @@ class Pipeline:
                 # Found walking from consumers to producers; show it in the direction data flows.
                 return cycle[::-1]
         return []
+
+    def parameters(self) -> list[ParameterSpec]:
+        """The run parameters the steps (and their conditions) read, with types and defaults."""
+        return step_parameters(self._steps)
+
+    def graph(self) -> dict[str, Any]:
+        """The DAG as plain data: steps in execution order, and producer -> consumer edges."""
+        upstream = self.upstream()
+        nodes = []
+        for unit in self.execution_units():
+            for s in unit.steps if isinstance(unit, StepGroup) else [unit]:
+                nodes.append(
+                    {
+                        "name": s.name,
+                        "group": s.execution_group,
+                        "inputs": list(s.inputs),
+                        "outputs": list(s.outputs),
+                        "upstream": upstream[s.name],
+                        "retry": s.retry,
+                        "timeout": s.timeout,
+                        "cache": s.cache if isinstance(s.cache, (bool, str)) else "custom",
+                        "conditional": s.condition is not None,
+                        "tags": dict(s.tags),
+                    }
+                )
+        edges = [[producer, n["name"]] for n in nodes for producer in n["upstream"]]
+        return {"nodes": nodes, "edges": edges}
 
     def code_version(self) -> str:
         """A hash of every step's code and wiring: changes whenever what would run changes."""
