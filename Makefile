@@ -25,8 +25,8 @@ test: setup
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving Flowsite on http://$(HOST):$(PORT)/ (admin at http://$(HOST):$(PORT)/admin/); Ctrl-C stops it."
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	@echo "Serving Flowsite on http://$(HOST):$(PORT)/ with a worker (admin at http://$(HOST):$(PORT)/admin/); Ctrl-C stops both."
+	$(BIN)/python manage.py serve $(HOST):$(PORT)
 
 bench: setup
 	$(BIN)/python -m bench.engine

@@ -40,6 +40,19 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
     return value
 
 
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {raw!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -61,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_q",
     "runs",
     "stacks",
 ]
@@ -141,6 +155,29 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
+FLOWSITE_REAP_EVERY_MINUTES = env_int("FLOWSITE_REAP_EVERY_MINUTES", 1)
+
+# django-q2 executes runs. A run longer than FLOWSITE_MAX_RUN_SECONDS is stopped by the
+# worker's task timeout; `retry` exceeds it so a long run is not delivered twice (and a
+# second delivery would do nothing anyway: a run is claimed only once).
+FLOWSITE_MAX_RUN_SECONDS = env_int("FLOWSITE_MAX_RUN_SECONDS", 48 * 3600, minimum=60)
+REDIS_URL = env_str("REDIS_URL", "")
+Q_CLUSTER: dict[str, object] = {
+    "name": "flowsite",
+    "workers": env_int("FLOWSITE_WORKERS", 2),
+    "timeout": FLOWSITE_MAX_RUN_SECONDS,
+    "retry": FLOWSITE_MAX_RUN_SECONDS + 600,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": 0.05,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
 
 LOGGING = {
     "version": 1,

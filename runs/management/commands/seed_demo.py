@@ -1,4 +1,4 @@
-"""Create what a newcomer needs to look around: an admin account. Safe to run again."""
+"""Create what a newcomer needs to look around. Safe to run again."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from runs.models import Membership, Project, Role
+from runs.registry import sync_pipelines
+from stacks.models import Stack
+
 
 class Command(BaseCommand):
-    help = "Create the demo admin user (FLOWSITE_DEMO_USER / FLOWSITE_DEMO_PASSWORD) if it does not exist."
+    help = (
+        "Create the demo admin (FLOWSITE_DEMO_USER / FLOWSITE_DEMO_PASSWORD), a demo project, "
+        "a default local stack, and record the pipelines."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = os.environ.get("FLOWSITE_DEMO_USER", "admin")
@@ -25,3 +32,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Created the demo admin: sign in as {username!r} with password {password!r}.")
         else:
             self.stdout.write(f"The demo admin {username!r} exists already (its password was {password!r} when created).")
+        project, _ = Project.objects.get_or_create(
+            slug="demo", defaults={"name": "Demo", "description": "Example pipelines to try Flowsite with."}
+        )
+        Membership.objects.get_or_create(user=user, project=project, defaults={"role": Role.OWNER})
+        if not Stack.objects.exists():
+            Stack.objects.create(name="local", kind="local", is_default=True, description="This machine's workers.")
+        definitions = sync_pipelines()
+        names = ", ".join(d.name for d in definitions) or "none"
+        self.stdout.write(f"Project 'demo', stack '{Stack.default() or 'none'}', pipelines: {names}.")

@@ -1,0 +1,52 @@
+"""What a worker does with a queued run: claim it, then hand it to its stack's orchestrator."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from django.utils import timezone
+
+from . import registry
+from .finishing import fail
+from .models import FailureReason, Run, RunStatus
+
+logger = logging.getLogger(__name__)
+_synced = threading.Event()
+
+
+def ensure_pipelines_recorded() -> None:
+    """Record this worker's pipelines once per process, so every run can name the code it ran."""
+    if not _synced.is_set():
+        registry.sync_pipelines()
+        _synced.set()
+
+
+def execute_run(run_id: int) -> str:
+    """Claim the run and execute it; a run already claimed, cancelled or gone is left alone."""
+    run = Run.objects.select_related("stack").filter(pk=run_id).first()
+    if run is None:
+        return f"run {run_id} does not exist"
+    now = timezone.now()
+    host, pid = socket.gethostname(), os.getpid()
+    if not run.transition(
+        (RunStatus.QUEUED,),
+        RunStatus.RUNNING,
+        reason=f"claimed by worker {host} pid {pid}",
+        started_at=now,
+        heartbeat_at=now,
+        worker_host=host,
+        worker_pid=pid,
+    ):
+        return f"run {run_id} was not queued ({run.refresh_status()}); nothing to do"
+    try:
+        ensure_pipelines_recorded()
+        orchestrator = run.stack.orchestrator()
+    except Exception as exc:
+        logger.exception("run %s cannot start on stack %s", run_id, run.stack)
+        fail(run, FailureReason.STACK_ERROR, f"stack {run.stack.name!r} cannot run it: {exc}")
+        return f"run {run_id} failed to start"
+    orchestrator.execute(run.pk)
+    return f"run {run_id} {run.refresh_status()}"

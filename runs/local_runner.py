@@ -1,0 +1,157 @@
+"""Local stack: a run executes in a child of the worker, in a process group of its own.
+
+The worker process forks the child and stays beside it as its supervisor: it writes the
+run's heartbeat, notices a cancel request and passes it on (SIGUSR1, which the child turns
+into StopExecution in the running step), kills the whole group once the cancel grace has
+passed, and, when the child ends for any reason, kills whatever the steps left behind and
+makes sure the run ends in a final state. So no step's subprocess outlives its run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from .execution_child import execute_in_child
+from .finishing import finish_cancelled
+from .models import ACTIVE_RUN_STATES, FINAL_RUN_STATES, FailureReason, Run, RunEvent, RunStatus, StepRun, StepStatus
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+HEARTBEAT_SECONDS = 2.0
+STOP_SIGNAL = signal.SIGUSR1
+
+
+def run_in_process_group(run_id: int, env: dict[str, str]) -> None:
+    """Execute the claimed run in a forked child and supervise it until it has ended."""
+    # The child must not share the parent's database sockets.
+    connections.close_all()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(run_id, env)
+    try:
+        os.setpgid(pid, pid)
+    except (PermissionError, ProcessLookupError):
+        pass  # The child already made its own group, or is gone; both are fine.
+    Run.objects.filter(pk=run_id).update(process_group=pid)
+    _supervise(run_id, pid)
+
+
+def _child(run_id: int, env: dict[str, str]) -> None:
+    code = 70
+    try:
+        os.setpgid(0, 0)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM, signal.SIGUSR1, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        os.environ.update(env)
+        code = execute_in_child(run_id, STOP_SIGNAL)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _supervise(run_id: int, pid: int) -> None:
+    grace = settings.FLOWSITE_CANCEL_GRACE
+    pidfd = os.pidfd_open(pid)
+    stop_sent = killed = False
+    last_beat = 0.0
+    status_code = 0
+    try:
+        while True:
+            ready, _, _ = select.select([pidfd], [], [], POLL_SECONDS)
+            if ready:
+                _, status_code = os.waitpid(pid, 0)
+                break
+            now = timezone.now()
+            row = Run.objects.filter(pk=run_id).values("status", "cancel_requested_at").first()
+            if row is None or row["status"] in FINAL_RUN_STATES:
+                # Declared over elsewhere (the reaper, an operator): nothing of it may keep running.
+                _kill_group(pid)
+                killed = True
+                continue
+            if now.timestamp() - last_beat >= HEARTBEAT_SECONDS:
+                Run.objects.filter(pk=run_id, status__in=ACTIVE_RUN_STATES).update(heartbeat_at=now)
+                last_beat = now.timestamp()
+            if row["status"] == RunStatus.CANCELLING:
+                if not stop_sent:
+                    _signal(pid, STOP_SIGNAL)
+                    stop_sent = True
+                requested = row["cancel_requested_at"] or now
+                if not killed and (now - requested).total_seconds() >= grace:
+                    _kill_group(pid)
+                    killed = True
+                    RunEvent.objects.create(
+                        run_id=run_id,
+                        old_status=RunStatus.CANCELLING,
+                        new_status=RunStatus.CANCELLING,
+                        reason=f"still running {grace:g} s after the cancel request: process group killed",
+                    )
+    except BaseException:
+        # The worker itself is being stopped (task timeout, shutdown): take the run down with it.
+        _kill_group(pid)
+        _, status_code = os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(pidfd)
+        # Steps' subprocesses may still be running in the group; they must not outlive the run.
+        _kill_group(pid)
+        _settle(run_id, status_code)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _settle(run_id: int, status_code: int) -> None:
+    """If the child could not finish the run (killed, crashed), finish it from here."""
+    run = Run.objects.get(pk=run_id)
+    if run.status in FINAL_RUN_STATES:
+        return
+    now = timezone.now()
+    if run.status == RunStatus.CANCELLING:
+        finish_cancelled(run, "cancelled: the run's processes were stopped")
+        return
+    if os.WIFSIGNALED(status_code):
+        signum = os.WTERMSIG(status_code)
+        message = f"the run's process was killed by signal {signum} ({signal.Signals(signum).name})"
+    else:
+        message = f"the run's process exited with code {os.WEXITSTATUS(status_code)} before finishing the run"
+    if run.transition(
+        ACTIVE_RUN_STATES,
+        RunStatus.FAILED,
+        reason=message,
+        finished_at=now,
+        failure_reason=FailureReason.PROCESS_DIED,
+        failure_message=message,
+    ):
+        StepRun.objects.filter(run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)).update(
+            status=StepStatus.FAILED, finished_at=now, error=message
+        )
+
+
+def worker_identity() -> dict[str, Any]:
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}

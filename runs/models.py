@@ -1,0 +1,363 @@
+"""Projects, pipelines, runs and everything a run leaves behind.
+
+Every status change is a conditional UPDATE that reports whether it won, and writes a
+RunEvent; that is what keeps two workers, a cancel and the reaper from trampling each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="one_membership_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class PipelineDef(models.Model):
+    """A pipeline as registered from code: one row per name and code version."""
+
+    name = models.CharField(max_length=200)
+    module = models.CharField(max_length=200)
+    code_version = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+    dag = models.JSONField(default=dict)
+    parameters = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "code_version"], name="one_def_per_code_version")]
+        indexes = [models.Index(fields=["name", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.code_version}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+FINAL_RUN_STATES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DEAD})
+ACTIVE_RUN_STATES = frozenset({RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.CANCELLING})
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CACHED = "cached"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STEP_STATES = frozenset(
+    {StepStatus.COMPLETED, StepStatus.CACHED, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED}
+)
+
+
+class FailureReason(models.TextChoices):
+    STEP_FAILED = "step_failed"
+    CANCELLED = "cancelled"
+    HEARTBEAT_LOST = "heartbeat_lost"
+    PROCESS_DIED = "process_died"
+    PIPELINE_MISSING = "pipeline_missing"
+    STACK_ERROR = "stack_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+class RunStateError(Exception):
+    """The run is in a state where this action makes no sense (cancelling a finished run)."""
+
+    def __init__(self, run: Run, message: str) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class RunQuerySet(models.QuerySet["Run"]):
+    def visible_to(self, user: Any) -> RunQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(project__memberships__user=user)
+
+    def active(self) -> RunQuerySet:
+        return self.filter(status__in=ACTIVE_RUN_STATES)
+
+    def trigger(self, **kwargs: Any) -> Run:
+        """Validate and queue a run: see `runs.triggering.trigger_run`."""
+        from .triggering import trigger_run
+
+        return trigger_run(**kwargs)
+
+
+class Run(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="runs")
+    pipeline = models.ForeignKey(PipelineDef, on_delete=models.PROTECT, related_name="runs")
+    stack = models.ForeignKey("stacks.Stack", on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    params = models.JSONField(default=dict, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    failure_reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
+    failure_message = models.TextField(blank=True)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.IntegerField(null=True, blank=True)
+    process_group = models.IntegerField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    remote_job_name = models.CharField(max_length=500, blank=True)
+    remote_console_url = models.URLField(max_length=1000, blank=True)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"], name="run_project_recent"),
+            models.Index(fields=["status", "-created_at", "-id"], name="run_status_recent"),
+            models.Index(fields=["pipeline", "-created_at", "-id"], name="run_pipeline_recent"),
+            models.Index(fields=["-created_at", "-id"], name="run_recent"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="one_run_per_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.pipeline.name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINAL_RUN_STATES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+    def transition(
+        self,
+        allowed: frozenset[str] | set[str] | tuple[str, ...],
+        new: str,
+        reason: str = "",
+        actor: Any = None,
+        condition: Q | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move to `new` if the run is still in one of `allowed` (and meets `condition`); True if this call won.
+
+        The old status is part of the statement's condition, so the event records the
+        state that was actually left.
+        """
+        for old in allowed:
+            rows = Run.objects.filter(pk=self.pk, status=old)
+            if condition is not None:
+                rows = rows.filter(condition)
+            changed = rows.update(status=new, **fields)
+            if changed:
+                self.status = new
+                for name, value in fields.items():
+                    setattr(self, name, value)
+                RunEvent.objects.create(run_id=self.pk, old_status=old, new_status=new, reason=reason, actor=actor)
+                return True
+        return False
+
+    def cancel(self, by: Any = None) -> Run:
+        """Queued: cancelled at once. Running: cancelling, which the executor turns into a stop."""
+        now = timezone.now()
+        actor = by if by is not None and by.is_authenticated else None
+        if self.transition(
+            (RunStatus.QUEUED,),
+            RunStatus.CANCELLED,
+            reason="cancelled before it started",
+            actor=actor,
+            cancel_requested_at=now,
+            cancelled_by=actor,
+            finished_at=now,
+            failure_reason=FailureReason.CANCELLED,
+            failure_message="Cancelled before it started",
+        ):
+            self.steps.filter(status=StepStatus.PENDING).update(status=StepStatus.CANCELLED)
+            return self
+        if self.transition(
+            (RunStatus.RUNNING, RunStatus.PROVISIONING),
+            RunStatus.CANCELLING,
+            reason="cancel requested",
+            actor=actor,
+            cancel_requested_at=now,
+            cancelled_by=actor,
+        ):
+            return self
+        self.refresh_from_db()
+        if self.status == RunStatus.CANCELLING:
+            return self
+        raise RunStateError(self, f"run {self.pk} is already {self.status}; there is nothing to cancel")
+
+    def retry(self, by: Any = None) -> Run:
+        """A new run of the same pipeline, stack and parameters; steps that completed come from the cache."""
+        from .triggering import trigger_run
+
+        if self.status not in FINAL_RUN_STATES:
+            raise RunStateError(self, f"run {self.pk} is still {self.status}; wait for it to finish or cancel it")
+        if self.status == RunStatus.COMPLETED:
+            raise RunStateError(self, f"run {self.pk} completed; there is nothing to retry")
+        return trigger_run(
+            project=self.project,
+            pipeline=self.pipeline.name,
+            stack=self.stack,
+            params=self.params,
+            user=by,
+            retry_of=self,
+        )
+
+    def refresh_status(self) -> str:
+        self.status = Run.objects.values_list("status", flat=True).get(pk=self.pk)
+        return self.status
+
+
+class StepRun(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=200)
+    group = models.CharField(max_length=200, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    cached = models.BooleanField(default=False)
+    skipped = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    cache_key = models.CharField(max_length=64, blank=True)
+    output_artifact = models.ForeignKey(
+        "Artifact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="one_step_run_per_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class RunEvent(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    step = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    old_status = models.CharField(max_length=16, blank=True)
+    new_status = models.CharField(max_length=16)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "at", "id"]
+        indexes = [models.Index(fields=["run", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or '-'} -> {self.new_status}"
+
+
+class LogLine(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
+    step = models.CharField(max_length=200, blank=True)
+    seq = models.PositiveBigIntegerField()
+    stream = models.CharField(max_length=16)
+    level = models.CharField(max_length=16)
+    text = models.TextField()
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="one_log_line_per_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.step}: {self.text[:80]}"
+
+
+class Artifact(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    step = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    uri = models.CharField(max_length=1000)
+    size = models.PositiveBigIntegerField(default=0)
+    digest = models.CharField(max_length=64, blank=True)
+    type = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "created_at", "id"]
+        indexes = [models.Index(fields=["run", "step"])]
+
+    def __str__(self) -> str:
+        return f"{self.step}/{self.name}"
+
+
+class CacheEntry(models.Model):
+    key = models.CharField(max_length=64, unique=True)
+    step = models.CharField(max_length=200)
+    code_hash = models.CharField(max_length=64)
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="cache_entries")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "cache entries"
+
+    def __str__(self) -> str:
+        return f"{self.step} {self.key[:12]}"
+

@@ -1,0 +1,53 @@
+"""Runs whose worker stopped sending heartbeats are dead: say so, and stop what is left of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import FailureReason, Run, RunStatus, StepRun, StepStatus
+
+REAPED_STATES = (RunStatus.RUNNING, RunStatus.CANCELLING)
+
+
+def reap() -> list[int]:
+    """Mark every running or cancelling run with a stale heartbeat dead; returns their ids."""
+    timeout = settings.FLOWSITE_HEARTBEAT_TIMEOUT
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=timeout)
+    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    host = socket.gethostname()
+    dead = []
+    for run in Run.objects.filter(stale, status__in=REAPED_STATES, remote_job_name=""):
+        seen = run.heartbeat_at or run.started_at
+        message = (
+            f"no heartbeat for {(now - seen).total_seconds():.0f} s (limit {timeout:g} s): "
+            f"worker {run.worker_host or '?'} pid {run.worker_pid or '?'} stopped looking after it"
+        )
+        if not run.transition(
+            REAPED_STATES,
+            RunStatus.DEAD,
+            reason=message,
+            condition=stale,
+            finished_at=now,
+            failure_reason=FailureReason.HEARTBEAT_LOST,
+            failure_message=message,
+        ):
+            continue
+        StepRun.objects.filter(run=run, status=StepStatus.RUNNING).update(
+            status=StepStatus.FAILED, finished_at=now, error=f"Run declared dead: {message}"
+        )
+        StepRun.objects.filter(run=run, status=StepStatus.PENDING).update(status=StepStatus.CANCELLED)
+        if run.process_group and run.worker_host == host:
+            try:
+                os.killpg(run.process_group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        dead.append(run.pk)
+    return dead

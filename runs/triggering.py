@@ -1,0 +1,104 @@
+"""Starting runs: validate what was asked, record the run and its steps, and queue it for a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from stacks.models import Stack
+
+from .models import PipelineDef, Project, Run, RunEvent, RunStatus, StepRun
+from .parameters import resolve_params
+
+
+class TriggerError(ValueError):
+    """What was asked cannot start a run; `errors` maps each field to its reason."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors.items()))
+        self.errors = errors
+
+
+def trigger_run(
+    *,
+    project: Project,
+    pipeline: str,
+    stack: Stack | str | None = None,
+    params: Any = None,
+    user: Any = None,
+    idempotency_key: str | None = None,
+    retry_of: Run | None = None,
+) -> Run:
+    """Create a queued run with its pending steps in one transaction and enqueue it.
+
+    A replayed `idempotency_key` returns the run it first created.
+    """
+    if idempotency_key:
+        existing = Run.objects.filter(project=project, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+
+    errors: dict[str, str] = {}
+    definition = PipelineDef.objects.filter(name=pipeline).order_by("-created_at", "-id").first()
+    if definition is None:
+        known = ", ".join(sorted(set(PipelineDef.objects.values_list("name", flat=True)))) or "none registered"
+        errors["pipeline"] = f"unknown pipeline {pipeline!r} (pipelines: {known})"
+    stack_row = _resolve_stack(stack, errors)
+    resolved: dict[str, Any] = {}
+    if definition is not None:
+        resolved, param_errors = resolve_params(definition.parameters, params)
+        errors.update({f"params.{name}" if name != "params" else name: reason for name, reason in param_errors.items()})
+    if errors:
+        raise TriggerError(errors)
+
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                project=project,
+                pipeline=definition,
+                stack=stack_row,
+                params=resolved,
+                triggered_by=user if user is not None and user.is_authenticated else None,
+                idempotency_key=idempotency_key or None,
+                retry_of=retry_of,
+                created_at=timezone.now(),
+            )
+            StepRun.objects.bulk_create(
+                StepRun(run=run, name=node["name"], group=node.get("group") or "", position=position)
+                for position, node in enumerate(definition.dag.get("nodes", []))
+            )
+            reason = f"retry of run {retry_of.pk}" if retry_of is not None else "triggered"
+            RunEvent.objects.create(run=run, new_status=RunStatus.QUEUED, reason=reason, actor=run.triggered_by)
+            transaction.on_commit(lambda: enqueue(run))
+    except IntegrityError:
+        if idempotency_key:
+            existing = Run.objects.filter(project=project, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+        raise
+    return run
+
+
+def _resolve_stack(stack: Stack | str | None, errors: dict[str, str]) -> Stack | None:
+    if isinstance(stack, Stack):
+        return stack
+    if stack:
+        found = Stack.objects.filter(name=stack).first()
+        if found is None:
+            known = ", ".join(Stack.objects.values_list("name", flat=True)) or "none configured"
+            errors["stack"] = f"unknown stack {stack!r} (stacks: {known})"
+        return found
+    default = Stack.default()
+    if default is None:
+        errors["stack"] = "no stack given and no default stack is configured"
+    return default
+
+
+def enqueue(run: Run) -> None:
+    from django_q.tasks import async_task
+
+    task_id = async_task("runs.tasks.execute_run", run.pk, task_name=f"run-{run.pk}", hook=None)
+    Run.objects.filter(pk=run.pk).update(task_id=str(task_id or ""))
+    run.task_id = str(task_id or "")

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from .models import Stack
+from .registry import ConfigError, parse_config
+
+
+class StackForm(forms.ModelForm):
+    """Config is checked against the kind's schema; secrets can be replaced but are never shown."""
+
+    new_secrets = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        label="Set secrets",
+        help_text='JSON object of names to values, e.g. {"API_TOKEN": "..."}. Replaces the named secrets; '
+        'a value of null removes one. Leave empty to keep the secrets as they are. Values are never shown back.',
+    )
+
+    class Meta:
+        model = Stack
+        fields = ["name", "kind", "description", "config", "is_default"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        kind, config = cleaned.get("kind"), cleaned.get("config")
+        if kind:
+            try:
+                cleaned["config"] = parse_config(kind, config if config is not None else {}).model_dump(
+                    exclude_unset=True
+                )
+            except ConfigError as exc:
+                for field, reason in exc.errors.items():
+                    self.add_error("config" if field != "kind" else "kind", f"{field}: {reason}")
+        raw = cleaned.get("new_secrets", "").strip()
+        if raw:
+            try:
+                updates = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                self.add_error("new_secrets", f"not valid JSON: {exc.msg} (line {exc.lineno})")
+                return cleaned
+            if not isinstance(updates, dict) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in updates.items()
+            ):
+                self.add_error("new_secrets", "must be a JSON object of names to string values (or null to remove)")
+            else:
+                cleaned["secret_updates"] = updates
+        return cleaned
+
+    def save(self, commit: bool = True) -> Stack:
+        stack = super().save(commit=False)
+        secrets = dict(stack.secrets or {})
+        for name, value in self.cleaned_data.get("secret_updates", {}).items():
+            if value is None:
+                secrets.pop(name, None)
+            else:
+                secrets[name] = value
+        stack.secrets = secrets
+        if commit:
+            stack.save()
+        return stack
+
+
+@admin.register(Stack)
+class StackAdmin(admin.ModelAdmin):
+    form = StackForm
+    list_display = ["name", "kind", "is_default", "secret_list", "updated_at"]
+    list_filter = ["kind", "is_default"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["secret_list", "created_at", "updated_at"]
+    fields = ["name", "kind", "description", "config", "is_default", "secret_list", "new_secrets"]
+    actions = ["validate_stacks"]
+
+    @admin.display(description="Secrets set")
+    def secret_list(self, stack: Stack) -> str:
+        return ", ".join(stack.secret_names()) or "none"
+
+    @admin.action(description="Validate the selected stacks")
+    def validate_stacks(self, request: HttpRequest, queryset: Any) -> None:
+        for stack in queryset:
+            problem = stack.validation_problem()
+            if problem:
+                self.message_user(request, f"{stack.name}: {problem}", messages.ERROR)
+            else:
+                self.message_user(request, f"{stack.name}: ready", messages.SUCCESS)

@@ -1,0 +1,32 @@
+"""The `local` stack: runs execute on the worker's own machine, each in its own process group."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LocalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables set for the run's process (not secret)."
+    )
+
+
+class LocalOrchestrator:
+    """Executes a run in a child of the worker, in a process group of its own."""
+
+    def __init__(self, config: LocalConfig, secrets: dict[str, str]) -> None:
+        self.config = config
+        self.secrets = secrets
+
+    def validate(self) -> bool:
+        return True
+
+    def environment(self) -> dict[str, str]:
+        return {**self.config.env, **self.secrets}
+
+    def execute(self, run_id: int) -> None:
+        from runs.local_runner import run_in_process_group
+
+        run_in_process_group(run_id, self.environment())

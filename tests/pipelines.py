@@ -1,0 +1,125 @@
+"""Pipelines the control-plane tests run through real workers. Parameters steer their behaviour;
+`ledger` files let a test count how often a step really executed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from flowsite.engine import Pipeline, step
+
+
+def _note(ledger: str, entry: str) -> int:
+    """Append an entry to the ledger; returns how many times it is there now."""
+    if not ledger:
+        return 0
+    with open(ledger, "a") as f:
+        f.write(entry + "\n")
+    return Path(ledger).read_text().splitlines().count(entry)
+
+
+@step(outputs=["greeting"])
+def hello(name: str = "world", ledger: str = "") -> str:
+    _note(ledger, "hello")
+    print(f"hello {name}")
+    print("second line")
+    return f"hello {name}"
+
+
+greeting = Pipeline("greeting", [hello], description="One step that says hello.")
+
+
+@step(outputs=["numbers"])
+def produce(n: int = 3, ledger: str = "") -> list[int]:
+    _note(ledger, "produce")
+    return list(range(n))
+
+
+@step(inputs=["numbers"], outputs=["total"])
+def add_up(numbers: list[int], gate: str = "", ledger: str = "") -> int:
+    _note(ledger, "add_up")
+    if gate and not os.path.exists(gate):
+        raise FileNotFoundError(f"gate {gate} is closed")
+    return sum(numbers)
+
+
+arithmetic = Pipeline("arithmetic", [produce, add_up], description="Produce numbers, then add them up.")
+
+
+@step
+def explode(message: str = "bad input") -> None:
+    print("about to fail")
+    raise ValueError(message)
+
+
+exploding = Pipeline("exploding", [explode])
+
+
+@step(retry=2, retry_delay=0.05)
+def flaky(ledger: str = "", failures: int = 2) -> str:
+    attempt = _note(ledger, "flaky")
+    if attempt <= failures:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return f"succeeded on attempt {attempt}"
+
+
+retrying = Pipeline("retrying", [flaky])
+
+
+@step(timeout=0.5)
+def overrun(seconds: float = 30.0) -> str:
+    time.sleep(seconds)
+    return "too late"
+
+
+timing_out = Pipeline("timing-out", [overrun])
+
+
+@step(cache=False)
+def linger(mode: str = "python", seconds: float = 60.0, pidfile: str = "") -> str:
+    """Keeps running in one of several ways, for cancellation tests."""
+    print(f"lingering in {mode}", flush=True)
+    end = time.monotonic() + seconds
+    if mode == "python":
+        while time.monotonic() < end:
+            pass
+    elif mode == "c":
+        time.sleep(seconds)
+    elif mode == "subprocess":
+        # A child with a child of its own: both must be gone once the run is cancelled.
+        process = subprocess.Popen(["sh", "-c", f"sleep {seconds} & echo $! > {pidfile}.grandchild; wait"])
+        Path(pidfile).write_text(str(process.pid))
+        process.wait()
+    elif mode == "stubborn":
+        while time.monotonic() < end:
+            try:
+                time.sleep(seconds)
+            except BaseException:
+                pass
+    return "done lingering"
+
+
+lingering = Pipeline("lingering", [linger])
+
+
+@step
+def chatter(lines: int = 1000) -> int:
+    for i in range(lines):
+        print(f"line {i}")
+    return lines
+
+
+chatty = Pipeline("chatty", [chatter])
+
+
+@step
+def leak() -> None:
+    print(f"token is {os.environ.get('API_TOKEN', 'unset')}")
+    print("nul\x00byte")
+    print("x" * 70_000)
+    subprocess.run(["echo", "from a child process"], check=True)
+
+
+leaky = Pipeline("leaky", [leak])

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runs.models import Project
+from runs.registry import sync_pipelines
+from stacks.models import Stack
+from tests.factories import make_project, make_stack, make_user
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    return make_user("olivia")
+
+
+@pytest.fixture
+def project(owner: Any) -> Project:
+    return make_project("ml", members={"owner": owner})
+
+
+@pytest.fixture
+def stack(db: Any) -> Stack:
+    return make_stack()
+
+
+@pytest.fixture
+def pipelines(db: Any) -> None:
+    sync_pipelines()
+
+
+@pytest.fixture
+def ready(project: Project, stack: Stack, pipelines: None) -> Project:
+    """A project, a default local stack and the recorded test pipelines."""
+    return project
