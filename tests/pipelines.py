@@ -22,7 +22,7 @@ def _note(ledger: str, entry: str) -> int:
 
 @step(outputs=["greeting"])
 def hello(name: str = "world", ledger: str = "") -> str:
-    _note(ledger, "hello")
+    _note(ledger, f"hello {name}")
     print(f"hello {name}")
     print("second line")
     return f"hello {name}"

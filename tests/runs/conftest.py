@@ -34,3 +34,13 @@ def pipelines(db: Any) -> None:
 def ready(project: Project, stack: Stack, pipelines: None) -> Project:
     """A project, a default local stack and the recorded test pipelines."""
     return project
+
+
+@pytest.fixture
+def cluster(transactional_db: Any, ready: Project) -> Any:
+    """A real qcluster with two workers on the test database (and on Redis when REDIS_URL is set)."""
+    from tests.cluster import Cluster
+
+    running = Cluster(workers=2)
+    yield running
+    running.stop()
