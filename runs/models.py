@@ -331,10 +331,13 @@ class LogLine(models.Model):
 
 
 class Artifact(models.Model):
+    """A step's output. Small ones live in `data` (uri `inline:...`); larger ones in files or buckets."""
+
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
     step = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
     uri = models.CharField(max_length=1000)
+    data = models.BinaryField(null=True, blank=True, editable=False)
     size = models.PositiveBigIntegerField(default=0)
     digest = models.CharField(max_length=64, blank=True)
     type = models.CharField(max_length=200, blank=True)

@@ -33,8 +33,10 @@ from .models import Artifact, CacheEntry, LogLine, Run, RunEvent, StepRun, StepS
 logger = logging.getLogger(__name__)
 
 _FLUSH_SECONDS = 0.2
-_FLUSH_LINES = 5000
+_FLUSH_EVENTS = 5000
 _ERROR_CHARS = 20_000
+# Outputs this small are kept in the database: a file per tiny output costs more than the step.
+INLINE_ARTIFACT_BYTES = 64 * 1024
 NOT_RUN_STOPPED = f"Not run: {STOPPED_BY_USER.lower()}"
 
 
@@ -63,6 +65,7 @@ class RunRecorder(RunObserver):
         self._closed = False
         self._stop = threading.Event()
         self._artifact_ids: dict[str, int] = {}
+        self._step_states: dict[int, str] = {}
         self._thread = threading.Thread(target=self._write_loop, name="flowsite-recorder", daemon=True)
         self._thread.start()
 
@@ -76,7 +79,7 @@ class RunRecorder(RunObserver):
         if self.before_step_ends is not None:
             self.before_step_ends()
         self.current_step = ""
-        self._push(("finish", result, timezone.now()), urgent=True)
+        self._push(("finish", result.step_name, result, timezone.now()), urgent=True)
 
     def log_line(self, step_name: str, stream: str, level: str, text: str) -> None:
         self._push(("log", next(self._seq), step_name, stream, level, text, timezone.now()))
@@ -87,8 +90,8 @@ class RunRecorder(RunObserver):
     def request_stop(self) -> None:
         self._stop.set()
 
-    def artifact(self, step_name: str, name: str, uri: str, size: int, digest: str, type_name: str) -> None:
-        self._push(("artifact", step_name, name, uri, size, digest, type_name, timezone.now()))
+    def artifact(self, artifact: Artifact) -> None:
+        self._push(("artifact", artifact))
 
     def cache_entry(self, key: str, step_name: str, code_hash: str, uri: str) -> None:
         self._push(("cache", key, step_name, code_hash, uri))
@@ -103,7 +106,7 @@ class RunRecorder(RunObserver):
     def _push(self, event: tuple[Any, ...], urgent: bool = False) -> None:
         with self._cond:
             self._events.append(event)
-            if urgent or len(self._events) >= _FLUSH_LINES:
+            if urgent or len(self._events) >= _FLUSH_EVENTS:
                 self._cond.notify()
 
     # The database's side: one thread, one transaction per batch.
@@ -136,85 +139,157 @@ class RunRecorder(RunObserver):
         print(f"flowsite: gave up recording {len(events)} events of run {self.run_id}", file=sys.stderr)
 
     def _write(self, events: list[tuple[Any, ...]]) -> None:
-        lines: list[LogLine] = []
-        run_events: list[RunEvent] = []
+        lines: list[tuple[Any, ...]] = []
+        artifacts: list[Artifact] = []
+        cache_entries: list[tuple[str, str, str, str]] = []
+        changes: dict[int, _StepChange] = {}
         sanitize = self.sanitize
         for event in events:
             kind = event[0]
             if kind == "log":
-                _, seq, step, stream, level, text, at = event
-                lines.append(
-                    LogLine(run_id=self.run_id, seq=seq, step=step, stream=stream, level=level, text=sanitize(text), at=at)
-                )
-            elif kind == "start":
-                self._record_start(*event[1:], run_events)
-            elif kind == "finish":
-                self._record_finish(*event[1:], run_events)
+                lines.append(event[1:])
+            elif kind == "start" or kind == "finish":
+                step_id = self.step_ids.get(event[1])
+                if step_id is None:
+                    continue
+                change = changes.get(step_id)
+                if change is None:
+                    change = changes[step_id] = _StepChange(step_id, self._step_states.get(step_id, StepStatus.PENDING))
+                if kind == "start":
+                    change.start(event[2], event[3])
+                else:
+                    change.finish(event[2], event[3], sanitize)
             elif kind == "artifact":
-                _, step, name, uri, size, digest, type_name, at = event
-                artifact = Artifact.objects.create(
-                    run_id=self.run_id, step=step, name=name, uri=uri, size=size, digest=digest, type=type_name, created_at=at
-                )
-                self._artifact_ids[uri] = artifact.pk
-            elif kind == "cache":
-                _, key, step, code_hash, uri = event
-                if uri in self._artifact_ids:
-                    CacheEntry.objects.update_or_create(
-                        key=key,
-                        defaults={"step": step, "code_hash": code_hash, "artifact_id": self._artifact_ids[uri]},
-                    )
-        if lines:
-            LogLine.objects.bulk_create(lines, batch_size=2000)
-        if run_events:
-            RunEvent.objects.bulk_create(run_events, batch_size=2000)
-
-    def _record_start(self, step: str, attempt: int, at: Any, run_events: list[RunEvent]) -> None:
-        step_id = self.step_ids.get(step)
-        if step_id is None:
-            return
-        if attempt == 1:
-            changed = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
-                status=StepStatus.RUNNING, attempts=1, started_at=at
+                artifacts.append(event[1])
+            else:
+                cache_entries.append(event[1:])
+        for artifact in Artifact.objects.bulk_create(artifacts):
+            self._artifact_ids[artifact.uri] = artifact.pk
+        if cache_entries:
+            CacheEntry.objects.bulk_create(
+                [
+                    CacheEntry(key=key, step=step, code_hash=code_hash, artifact_id=self._artifact_ids[uri])
+                    for key, step, code_hash, uri in cache_entries
+                    if uri in self._artifact_ids
+                ],
+                update_conflicts=True,
+                unique_fields=["key"],
+                update_fields=["step", "code_hash", "artifact"],
             )
-            if changed:
-                run_events.append(_event(self.run_id, step_id, StepStatus.PENDING, StepStatus.RUNNING, "started", at))
+        self._save_steps(list(changes.values()))
+        ops = connection.ops
+        _insert_many(
+            LogLine,
+            ["run_id", "seq", "step", "stream", "level", "text", "at"],
+            [
+                (self.run_id, seq, step, stream, level, sanitize(text), ops.adapt_datetimefield_value(at))
+                for seq, step, stream, level, text, at in lines
+            ],
+        )
+
+    def _save_steps(self, changes: list[_StepChange]) -> None:
+        """One statement for all the batch's step changes, each conditional on the step's last state."""
+        if not changes:
+            return
+        rows = [change.row(self._artifact_ids) for change in changes]
+        with connection.cursor() as cursor:
+            cursor.executemany(_UPDATE_STEP_SQL, rows)
+            written = cursor.rowcount
+        if written != len(rows):
+            # Someone else (the reaper) ended some of these steps: record only what really changed.
+            current = dict(StepRun.objects.filter(pk__in=[c.step_id for c in changes]).values_list("pk", "status"))
+            changes = [c for c in changes if current.get(c.step_id) == c.status]
+        ops = connection.ops
+        events = []
+        for change in changes:
+            self._step_states[change.step_id] = change.status
+            for old, new, reason, at in change.transitions:
+                events.append((self.run_id, change.step_id, old, new, reason, ops.adapt_datetimefield_value(at)))
+        _insert_many(RunEvent, ["run_id", "step_id", "old_status", "new_status", "reason", "at"], events)
+
+
+def _insert_many(model: type[Any], columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """A plain multi-row INSERT: the ORM's per-object work costs more than the database's."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+_UPDATE_STEP_SQL = (
+    f"UPDATE {StepRun._meta.db_table} SET status = %s, attempts = COALESCE(%s, attempts), "
+    "started_at = COALESCE(started_at, %s), finished_at = COALESCE(%s, finished_at), "
+    "duration_seconds = COALESCE(%s, duration_seconds), cached = COALESCE(%s, cached), "
+    "skipped = COALESCE(%s, skipped), error = COALESCE(%s, error), cache_key = COALESCE(%s, cache_key), "
+    "output_artifact_id = COALESCE(%s, output_artifact_id) WHERE id = %s AND status = %s"
+)
+
+
+class _StepChange:
+    """Everything one batch says about one step, written as a single conditional UPDATE."""
+
+    def __init__(self, step_id: int, status: str) -> None:
+        self.step_id = step_id
+        self.initial = status
+        self.status = status
+        self.fields: dict[str, Any] = {}
+        self.transitions: list[tuple[str, str, str, Any]] = []
+        self.artifact_uri: str | None = None
+
+    def start(self, attempt: int, at: Any) -> None:
+        self.fields["attempts"] = attempt
+        if self.status == StepStatus.PENDING:
+            self.fields.update(status=StepStatus.RUNNING, started_at=at)
+            self.transitions.append((self.status, StepStatus.RUNNING, "started", at))
+            self.status = StepStatus.RUNNING
         else:
-            StepRun.objects.filter(pk=step_id).update(attempts=attempt)
-            run_events.append(
-                _event(self.run_id, step_id, StepStatus.RUNNING, StepStatus.RUNNING, f"attempt {attempt}", at)
-            )
+            self.transitions.append((self.status, self.status, f"attempt {attempt}", at))
 
-    def _record_finish(self, result: ExecutionResult, at: Any, run_events: list[RunEvent]) -> None:
-        step_id = self.step_ids.get(result.step_name)
-        if step_id is None:
-            return
+    def finish(self, result: ExecutionResult, at: Any, sanitize: Sanitizer) -> None:
         status = step_status(result)
-        fields: dict[str, Any] = {
-            "status": status,
-            "finished_at": at,
-            "duration_seconds": result.duration_seconds,
-            "cached": result.cached,
-            "skipped": result.skipped,
-            "error": self.sanitize(result.error or "", limit=_ERROR_CHARS),
-            "cache_key": result.cache_key or "",
-        }
-        if result.artifact_uri and result.artifact_uri in self._artifact_ids:
-            fields["output_artifact_id"] = self._artifact_ids[result.artifact_uri]
-        row = StepRun.objects.filter(pk=step_id).values("status", "started_at").first()
-        if row is None or row["status"] not in (StepStatus.PENDING, StepStatus.RUNNING):
-            return
-        if row["started_at"] is None:
-            fields["started_at"] = at - timedelta(seconds=result.duration_seconds)
-        changed = StepRun.objects.filter(pk=step_id, status=row["status"]).update(**fields)
-        if changed:
+        self.fields.update(
+            status=status,
+            finished_at=at,
+            duration_seconds=result.duration_seconds,
+            cached=result.cached,
+            skipped=result.skipped,
+            error=sanitize(result.error or "", limit=_ERROR_CHARS),
+            cache_key=result.cache_key or "",
+        )
+        if self.status == StepStatus.PENDING:
+            # Cached and skipped steps never start: they began when they ended, less their duration.
+            self.fields["started_at"] = at - timedelta(seconds=result.duration_seconds)
+        self.artifact_uri = result.artifact_uri
+        if result.cached:
+            reason = "served from cache"
+        else:
             reason = (result.error or "").strip().splitlines()[-1][:500] if result.error else ""
-            if result.cached:
-                reason = "served from cache"
-            run_events.append(_event(self.run_id, step_id, row["status"], status, reason, at))
+        self.transitions.append((self.status, status, reason, at))
+        self.status = status
 
-
-def _event(run_id: int, step_id: int, old: str, new: str, reason: str, at: Any) -> RunEvent:
-    return RunEvent(run_id=run_id, step_id=step_id, old_status=old, new_status=new, reason=reason, at=at)
+    def row(self, artifact_ids: dict[str, int]) -> tuple[Any, ...]:
+        """Parameters for _UPDATE_STEP_SQL; None leaves a column as it is."""
+        ops = connection.ops
+        f = self.fields
+        return (
+            f.get("status", self.status),
+            f.get("attempts"),
+            ops.adapt_datetimefield_value(f.get("started_at")),
+            ops.adapt_datetimefield_value(f.get("finished_at")),
+            f.get("duration_seconds"),
+            f.get("cached"),
+            f.get("skipped"),
+            f.get("error"),
+            f.get("cache_key"),
+            artifact_ids.get(self.artifact_uri) if self.artifact_uri else None,
+            self.step_id,
+            self.initial,
+        )
 
 
 def artifact_root() -> Path:
@@ -225,29 +300,53 @@ def path_of(uri: str) -> Path:
     """The file behind an artifact URI, refusing anything outside the artifact root."""
     path = Path(uri.removeprefix("file://")).resolve()
     if not uri.startswith("file://") or not path.is_relative_to(artifact_root()):
-        raise ValueError(f"{uri!r} is not an artifact of this control plane")
+        raise ValueError(f"{uri!r} is not an artifact file of this control plane")
     return path
 
 
+def load_artifact(uri: str, data: bytes | None) -> Any:
+    """The object an artifact holds, from the database or from its file."""
+    if data is not None:
+        return pickle.loads(data)
+    with open(path_of(uri), "rb") as f:
+        return pickle.load(f)
+
+
 class RunArtifactStore:
-    """Pickles step outputs under FLOWSITE_ARTIFACT_ROOT and records them as Artifacts."""
+    """Pickles step outputs: small ones into the database, others under FLOWSITE_ARTIFACT_ROOT."""
 
     def __init__(self, recorder: RunRecorder) -> None:
         self.recorder = recorder
+        self.root = artifact_root()
         self.last_uri: dict[str, str] = {}
 
     def materialize(self, obj: Any, name: str, run_id: str, step_name: str, project_name: str = "default") -> str:
         payload = pickle.dumps(obj, protocol=5)
-        folder = artifact_root() / safe_segment(project_name) / safe_segment(run_id) / safe_segment(step_name)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{safe_segment(name)}.pkl"
-        partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(payload)
-        partial.replace(path)
-        uri = path.as_uri()
-        digest = hashlib.sha256(payload).hexdigest()
-        type_name = f"{type(obj).__module__}.{type(obj).__qualname__}"
-        self.recorder.artifact(step_name, name, uri, len(payload), digest, type_name)
+        where = f"{safe_segment(project_name)}/{safe_segment(run_id)}/{safe_segment(step_name)}/{safe_segment(name)}"
+        data: bytes | None = payload
+        if len(payload) <= INLINE_ARTIFACT_BYTES:
+            uri = f"inline:{where}"
+        else:
+            data = None
+            path = self.root / f"{where}.pkl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_bytes(payload)
+            partial.replace(path)
+            uri = path.as_uri()
+        self.recorder.artifact(
+            Artifact(
+                run_id=self.recorder.run_id,
+                step=step_name,
+                name=name,
+                uri=uri,
+                size=len(payload),
+                digest=hashlib.sha256(payload).hexdigest(),
+                type=f"{type(obj).__module__}.{type(obj).__qualname__}",
+                data=data,
+                created_at=timezone.now(),
+            )
+        )
         self.last_uri[step_name] = uri
         return uri
 
@@ -258,24 +357,23 @@ class RunCacheStore:
     def __init__(self, recorder: RunRecorder, artifacts: RunArtifactStore) -> None:
         self.recorder = recorder
         self.artifacts = artifacts
-        self._written: dict[str, str] = {}
+        self._written: dict[str, Any] = {}
 
     def get(self, key: str) -> Any:
-        uri = self._written.get(key)
-        if uri is None:
-            uri = CacheEntry.objects.filter(key=key).values_list("artifact__uri", flat=True).first()
-        if uri is None:
+        if key in self._written:
+            return self._written[key]
+        row = CacheEntry.objects.filter(key=key).values_list("artifact__uri", "artifact__data").first()
+        if row is None:
             return None
         try:
-            with open(path_of(uri), "rb") as f:
-                return pickle.load(f)
+            return load_artifact(row[0], row[1])
         except (OSError, ValueError, pickle.UnpicklingError):
-            logger.warning("cache entry %s points at an unreadable artifact %s; running the step", key[:12], uri)
+            logger.warning("cache entry %s points at an unreadable artifact %s; running the step", key[:12], row[0])
             return None
 
     def set_value(self, key: str, value: Any, step_name: str, code_hash: str) -> None:
         uri = self.artifacts.last_uri.get(step_name)
         if uri is None:
             return
-        self._written[key] = uri
+        self._written[key] = value
         self.recorder.cache_entry(key, step_name, code_hash, uri)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from pathlib import Path
 
 import pytest
 
 from runs.models import Artifact, FailureReason, LogLine, Run, RunStatus, StepStatus
-from runs.recording import path_of
+from runs.recording import load_artifact
 from tests.conftest import ledger_entries
 
 from .helpers import Background, execute, wait_for
@@ -43,7 +42,8 @@ def test_a_run_completes_with_its_steps_logs_and_artifacts(ready):
     assert step.output_artifact == artifact
     assert (artifact.step, artifact.name, artifact.type) == ("hello", "output", "builtins.str")
     assert artifact.size > 0 and len(artifact.digest) == 64
-    assert pickle.loads(path_of(artifact.uri).read_bytes()) == "hello Ada"
+    assert artifact.uri == f"inline:ml/{run.pk}/hello/output"
+    assert load_artifact(artifact.uri, artifact.data) == "hello Ada"
     transitions = [(e.old_status, e.new_status) for e in run.events.filter(step=None)]
     assert transitions == [("", "queued"), ("queued", "running"), ("running", "completed")]
 
@@ -167,3 +167,13 @@ def test_a_step_that_ignores_the_stop_is_killed_after_the_grace_period(ready, se
     grace = 2.0  # FLOWSITE_CANCEL_GRACE in the test settings
     assert grace <= latency < grace + 3, f"cancelled after {latency:.2f} s"
     assert run.events.filter(reason__contains="process group killed").exists()
+
+
+def test_large_outputs_are_stored_as_files_under_the_artifact_root(ready, settings):
+    run = execute(trigger(ready, "arithmetic", n=50_000))
+    assert run.status == RunStatus.COMPLETED
+    numbers = Artifact.objects.get(run=run, step="produce")
+    assert numbers.data is None and numbers.uri.startswith("file://")
+    assert Path(numbers.uri.removeprefix("file://")).is_relative_to(Path(settings.FLOWSITE_ARTIFACT_ROOT).resolve())
+    assert load_artifact(numbers.uri, None) == list(range(50_000))
+    assert numbers.size == Path(numbers.uri.removeprefix("file://")).stat().st_size
