@@ -124,6 +124,8 @@ def _database() -> dict[str, object]:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # Workers and their broker poll the database all the time; reconnecting each time costs more.
+        config["CONN_MAX_AGE"] = None
     elif engine == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = None
         config["CONN_HEALTH_CHECKS"] = True
@@ -170,7 +172,8 @@ Q_CLUSTER: dict[str, object] = {
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
-    "save_limit": 1000,
+    # Our Run table is the record of what ran; django-q2 keeps only failed tasks.
+    "save_limit": -1,
     "poll": 0.05,
     "label": "Tasks",
 }

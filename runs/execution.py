@@ -26,7 +26,7 @@ def ensure_pipelines_recorded() -> None:
 
 def execute_run(run_id: int) -> str:
     """Claim the run and execute it; a run already claimed, cancelled or gone is left alone."""
-    run = Run.objects.select_related("stack").filter(pk=run_id).first()
+    run = Run.objects.select_related("pipeline", "project", "stack").filter(pk=run_id).first()
     if run is None:
         return f"run {run_id} does not exist"
     now = timezone.now()
@@ -48,5 +48,5 @@ def execute_run(run_id: int) -> str:
         logger.exception("run %s cannot start on stack %s", run_id, run.stack)
         fail(run, FailureReason.STACK_ERROR, f"stack {run.stack.name!r} cannot run it: {exc}")
         return f"run {run_id} failed to start"
-    orchestrator.execute(run.pk)
+    orchestrator.execute(run)
     return f"run {run_id} {run.refresh_status()}"

@@ -11,13 +11,14 @@ from .models import ACTIVE_RUN_STATES, FailureReason, Run, RunStatus, StepRun, S
 
 def finish_cancelled(run: Run, reason: str) -> bool:
     now = timezone.now()
+    by = Run.objects.filter(pk=run.pk).values_list("cancelled_by__username", flat=True).first()
     won = run.transition(
         ACTIVE_RUN_STATES,
         RunStatus.CANCELLED,
         reason=reason,
         finished_at=now,
         failure_reason=FailureReason.CANCELLED,
-        failure_message="Cancelled" + (f" by {run.cancelled_by}" if run.cancelled_by_id else ""),
+        failure_message=f"Cancelled by {by}" if by else "Cancelled",
     )
     if won:
         StepRun.objects.filter(run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)).update(
@@ -26,37 +27,46 @@ def finish_cancelled(run: Run, reason: str) -> bool:
     return won
 
 
-def finish(run: Run, result: PipelineResult | None, crash: str = "") -> None:
+def finish(run: Run, result: PipelineResult | None, crash: str = "", steps_left: bool = True) -> None:
+    """Decide the run's end from the pipeline's result, whatever the run's status became meanwhile."""
     now = timezone.now()
-    run.refresh_from_db(fields=["status", "cancelled_by", "cancel_requested_at"])
     if result is None:
         fail(run, FailureReason.INTERNAL_ERROR, f"the pipeline could not run: {crash.strip().splitlines()[-1]}")
-    elif result.stopped or (run.status == RunStatus.CANCELLING and not result.success):
+    elif result.stopped:
         finish_cancelled(run, "stopped at the cancel request")
     elif result.success:
-        late = run.status == RunStatus.CANCELLING
-        reason = "all steps finished" + ("; the cancel request came too late" if late else "")
-        run.transition(ACTIVE_RUN_STATES, RunStatus.COMPLETED, reason=reason, finished_at=now)
+        if not run.transition((RunStatus.RUNNING,), RunStatus.COMPLETED, reason="all steps finished", finished_at=now):
+            run.transition(
+                (RunStatus.CANCELLING,),
+                RunStatus.COMPLETED,
+                reason="all steps finished; the cancel request came too late",
+                finished_at=now,
+            )
     else:
-        first_line = (result.error or "").strip().splitlines()
-        summary = first_line[0] if first_line else "failed"
-        fail(run, FailureReason.STEP_FAILED, f"step {result.failed_step!r} failed: {summary}")
-    # Steps the code no longer has, or that never got a result, must not stay pending.
-    StepRun.objects.filter(run=run, status=StepStatus.PENDING).update(
-        status=StepStatus.SKIPPED, skipped=True, finished_at=now, error="Not run"
-    )
+        lines = (result.error or "").strip().splitlines()
+        message = f"step {result.failed_step!r} failed: {lines[0] if lines else 'failed'}"
+        if not fail(run, FailureReason.STEP_FAILED, message, allowed=(RunStatus.RUNNING,)):
+            # A step failed while the run was being cancelled: the cancel is what the user asked for.
+            finish_cancelled(run, f"cancelled; meanwhile {message}")
+    if steps_left:
+        # Steps the code no longer has, or that never got a result, must not stay pending.
+        StepRun.objects.filter(run=run, status=StepStatus.PENDING).update(
+            status=StepStatus.SKIPPED, skipped=True, finished_at=now, error="Not run"
+        )
 
 
-def fail(run: Run, reason: str, message: str) -> None:
+def fail(run: Run, reason: str, message: str, allowed: tuple[str, ...] | frozenset[str] = ACTIVE_RUN_STATES) -> bool:
     now = timezone.now()
-    if run.transition(
-        ACTIVE_RUN_STATES,
+    won = run.transition(
+        allowed,
         RunStatus.FAILED,
         reason=message,
         finished_at=now,
         failure_reason=reason,
         failure_message=message,
-    ):
+    )
+    if won:
         StepRun.objects.filter(run=run, status=StepStatus.RUNNING).update(
             status=StepStatus.FAILED, finished_at=now, error=message
         )
+    return won

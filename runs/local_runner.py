@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from .execution_child import execute_in_child
+from .execution_child import Prepared, execute_in_child, prepare
 from .finishing import finish_cancelled
 from .models import ACTIVE_RUN_STATES, FINAL_RUN_STATES, FailureReason, Run, RunEvent, RunStatus, StepRun, StepStatus
 
@@ -33,15 +33,19 @@ HEARTBEAT_SECONDS = 2.0
 STOP_SIGNAL = signal.SIGUSR1
 
 
-def run_in_process_group(run_id: int, env: dict[str, str]) -> None:
+def run_in_process_group(run: Run, env: dict[str, str]) -> None:
     """Execute the claimed run in a forked child and supervise it until it has ended."""
-    # The child must not share the parent's database sockets.
-    connections.close_all()
+    run_id = run.pk
+    # Everything the child needs from the database is read here, once, before the fork.
+    prepared = prepare(run)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Blocked across the fork, so a cancel that comes early waits for the child's handler.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {STOP_SIGNAL})
     pid = os.fork()
     if pid == 0:
-        _child(run_id, env)
+        _child(prepared, env)
+    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     try:
         os.setpgid(pid, pid)
     except (PermissionError, ProcessLookupError):
@@ -50,14 +54,23 @@ def run_in_process_group(run_id: int, env: dict[str, str]) -> None:
     _supervise(run_id, pid)
 
 
-def _child(run_id: int, env: dict[str, str]) -> None:
+# The parent's database connections, which the child must neither use nor close (closing a
+# PostgreSQL one would end the parent's session); holding them keeps them from being collected.
+_inherited_connections: list[object] = []
+
+
+def _child(prepared: Prepared, env: dict[str, str]) -> None:
     code = 70
     try:
         os.setpgid(0, 0)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM, signal.SIGUSR1, signal.SIGCHLD):
+        for connection in connections.all(initialized_only=True):
+            if connection.connection is not None:
+                _inherited_connections.append(connection.connection)
+                connection.connection = None
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
         os.environ.update(env)
-        code = execute_in_child(run_id, STOP_SIGNAL)
+        code = execute_in_child(prepared, STOP_SIGNAL)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -128,8 +141,8 @@ def _kill_group(pgid: int) -> None:
 
 def _settle(run_id: int, status_code: int) -> None:
     """If the child could not finish the run (killed, crashed), finish it from here."""
-    run = Run.objects.get(pk=run_id)
-    if run.status in FINAL_RUN_STATES:
+    run = Run.objects.filter(pk=run_id).only("status", "cancelled_by").first()
+    if run is None or run.status in FINAL_RUN_STATES:
         return
     now = timezone.now()
     if run.status == RunStatus.CANCELLING:

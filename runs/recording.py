@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from flowsite.engine import ExecutionResult, RunObserver
@@ -28,11 +27,12 @@ from flowsite.engine.executor import STOPPED_BY_USER
 from flowsite.engine.stores import safe_segment
 
 from .logsanitize import Sanitizer
-from .models import Artifact, CacheEntry, LogLine, Run, RunEvent, StepRun, StepStatus
+from .models import FINAL_STEP_STATES, Artifact, CacheEntry, LogLine, RunEvent, StepRun, StepStatus
 
 logger = logging.getLogger(__name__)
 
 _FLUSH_SECONDS = 0.2
+_COALESCE_SECONDS = 0.005
 _FLUSH_EVENTS = 5000
 _ERROR_CHARS = 20_000
 # Outputs this small are kept in the database: a file per tiny output costs more than the step.
@@ -51,21 +51,22 @@ def step_status(result: ExecutionResult) -> str:
 
 
 class RunRecorder(RunObserver):
-    def __init__(self, run: Run, secrets: list[str] | None = None) -> None:
-        self.run_id = run.pk
+    def __init__(self, run_id: int, step_ids: dict[str, int], next_seq: int, secrets: list[str] | None = None) -> None:
+        self.run_id = run_id
         self.sanitize = Sanitizer(secrets)
-        self.step_ids = dict(StepRun.objects.filter(run_id=run.pk).values_list("name", "pk"))
+        self.step_ids = step_ids
         self.current_step = ""
         # Lets output still in flight (a subprocess's, through a pipe) be told as the step's own.
         self.before_step_ends: Callable[[], None] | None = None
-        last = LogLine.objects.filter(run_id=run.pk).aggregate(m=Max("seq"))["m"]
-        self._seq = itertools.count((last or 0) + 1)
+        self._seq = itertools.count(next_seq)
         self._events: list[tuple[Any, ...]] = []
         self._cond = threading.Condition()
         self._closed = False
         self._stop = threading.Event()
         self._artifact_ids: dict[str, int] = {}
         self._step_states: dict[int, str] = {}
+        self._then: Callable[[], None] | None = None
+        self._failure: Exception | None = None
         self._thread = threading.Thread(target=self._write_loop, name="flowsite-recorder", daemon=True)
         self._thread.start()
 
@@ -96,12 +97,20 @@ class RunRecorder(RunObserver):
     def cache_entry(self, key: str, step_name: str, code_hash: str, uri: str) -> None:
         self._push(("cache", key, step_name, code_hash, uri))
 
-    def close(self) -> None:
-        """Write everything queued so far, then stop the recorder thread."""
+    def unfinished_steps(self) -> bool:
+        """After close(): whether any step never got a final state from this recorder."""
+        finished = sum(1 for status in self._step_states.values() if status in FINAL_STEP_STATES)
+        return finished < len(self.step_ids)
+
+    def close(self, then: Callable[[], None] | None = None) -> None:
+        """Write everything queued so far, run `then` on the recorder's connection, and stop."""
+        self._then = then
         with self._cond:
             self._closed = True
             self._cond.notify()
         self._thread.join()
+        if self._failure is not None:
+            raise self._failure
 
     def _push(self, event: tuple[Any, ...], urgent: bool = False) -> None:
         with self._cond:
@@ -117,12 +126,19 @@ class RunRecorder(RunObserver):
                 with self._cond:
                     if not self._events and not self._closed:
                         self._cond.wait(_FLUSH_SECONDS)
+                        if not self._closed:
+                            # A step event woke us: let what follows it (its end, its lines) join the batch.
+                            self._cond.wait(_COALESCE_SECONDS)
                     events, self._events = self._events, []
                     closing = self._closed
                 if events:
                     self._write_with_retries(events)
                 if closing and not events:
+                    if self._then is not None:
+                        self._then()
                     return
+        except Exception as exc:
+            self._failure = exc
         finally:
             connection.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -26,7 +28,7 @@ class LocalOrchestrator:
     def environment(self) -> dict[str, str]:
         return {**self.config.env, **self.secrets}
 
-    def execute(self, run_id: int) -> None:
+    def execute(self, run: Any) -> None:
         from runs.local_runner import run_in_process_group
 
-        run_in_process_group(run_id, self.environment())
+        run_in_process_group(run, self.environment())
