@@ -65,7 +65,11 @@ class Cluster:
             [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        wait_for(lambda: b"running." in Path(self.log.name).read_bytes(), 30)
+        try:
+            wait_for(lambda: b"running." in Path(self.log.name).read_bytes(), 30)
+        except TimeoutError:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

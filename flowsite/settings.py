@@ -157,7 +157,6 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
-FLOWSITE_REAP_EVERY_MINUTES = env_int("FLOWSITE_REAP_EVERY_MINUTES", 1)
 
 # django-q2 executes runs. A run longer than FLOWSITE_MAX_RUN_SECONDS is stopped by the
 # worker's task timeout; `retry` exceeds it so a long run is not delivered twice (and a

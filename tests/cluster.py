@@ -54,6 +54,8 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while b"running." not in self.log_path.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
+                if self.process.poll() is None:
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 raise AssertionError(f"qcluster did not start:\n{self.log_path.read_text()}")
             time.sleep(0.05)
 
