@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 import pytest
@@ -149,7 +149,6 @@ def test_the_run_page_shows_steps_events_and_logs_and_cannot_be_edited(site, rea
     # The step inline, read-only.
     steps = next(f for f in response.context["inline_admin_formsets"] if f.formset.model.__name__ == "StepRun")
     assert [form.original.name for form in steps] == ["hello"]
-    assert "step_runs" not in page or True  # the inline is rendered below; its content is checked next
     assert ">hello<" in page
     # The run's events, with their reasons.
     events = next(f for f in response.context["inline_admin_formsets"] if f.formset.model is RunEvent)
@@ -221,7 +220,7 @@ def test_retrying_a_failed_run_creates_a_new_run(site, ready, superuser):
     assert messages_of(response) == [("success", f"Run {failed.pk}: retried as run {retry.pk}")]
     assert (retry.pipeline.name, retry.params, retry.stack) == ("exploding", failed.params, failed.stack)
     assert retry.triggered_by == superuser
-    assert retry.status in (RunStatus.QUEUED, *RunStatus.values)  # queued; a worker may not exist here
+    assert retry.status == RunStatus.QUEUED  # no worker runs in this test
     assert Run.objects.count() == 2
 
 
@@ -241,6 +240,13 @@ def stack_form(**overrides: Any) -> dict[str, Any]:
     data = {"name": "gpu", "kind": "local", "description": "", "config": "{}", "new_secrets": ""}
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def secrets_shown(page: str) -> str:
+    """The "Secrets set" read-only value on a stack's change page."""
+    match = re.search(r'field-secret_list.*?<div class="readonly">(.*?)</div>', page, re.S)
+    assert match, "the page has no secrets row"
+    return match.group(1)
 
 
 def stack_change_url(stack: Stack) -> str:
@@ -277,9 +283,10 @@ def test_secrets_are_set_kept_and_removed_but_never_shown(site):
 
     page = site.get(stack_change_url(stack)).content.decode()
     assert "s3cret-value" not in page
-    assert "TOKEN" in page
-    assert "s3cret-value" not in site.get(STACKS).content.decode()
-    assert "TOKEN" in site.get(STACKS).content.decode()
+    assert secrets_shown(page) == "TOKEN"
+    listing = site.get(STACKS).content.decode()
+    assert "s3cret-value" not in listing
+    assert '<td class="field-secret_list">TOKEN</td>' in listing
 
     # An empty field keeps the secrets while other fields change.
     response = site.post(stack_change_url(stack), stack_form(description="GPUs", new_secrets=""))
@@ -297,8 +304,10 @@ def test_secrets_are_set_kept_and_removed_but_never_shown(site):
     assert response.status_code == 302, form_errors(response)
     stack.refresh_from_db()
     assert stack.secrets == {"OTHER": "v2"}
-    page = site.get(stack_change_url(stack)).content.decode()
-    assert "TOKEN" not in page and "OTHER" in page
+    assert secrets_shown(site.get(stack_change_url(stack)).content.decode()) == "OTHER"
+    response = site.post(stack_change_url(stack), stack_form(new_secrets='{"OTHER": null}'))
+    assert response.status_code == 302, form_errors(response)
+    assert secrets_shown(site.get(stack_change_url(stack)).content.decode()) == "none"
 
 
 def test_secrets_that_are_not_json_are_refused_on_their_field(site):
@@ -326,7 +335,3 @@ def test_marking_a_second_stack_default_undefaults_the_first(site):
     assert Stack.default() == Stack.objects.get(name="gpu")
     assert list(Stack.objects.filter(is_default=True).values_list("name", flat=True)) == ["gpu"]
 
-
-def test_no_stack_config_or_secret_leaks_through_json_of_the_list(site):
-    Stack.objects.create(name="gpu", kind="local", secrets={"TOKEN": "s3cret-value"})
-    assert "s3cret-value" not in json.dumps(site.get(f"{STACKS}?q=gpu").content.decode())
