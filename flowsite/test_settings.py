@@ -1,12 +1,15 @@
 """Settings for the test suite: the real settings, with what only tests need changed."""
 
+import os
+
 from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Worker processes started by the tests must share the test database, so SQLite's is a file.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / "test.sqlite3")}  # noqa: F405
+    # One per test process, so that two test sessions on one machine do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
 FLOWSITE_PIPELINES = ["examples.churn", "tests.pipelines"]
 FLOWSITE_ARTIFACT_ROOT = BASE_DIR / "test-output" / "artifacts"  # noqa: F405

@@ -24,6 +24,15 @@ def ensure_pipelines_recorded() -> None:
         _synced.set()
 
 
+def record_pipelines_at_worker_start(sender: object = None, **kwargs: object) -> None:
+    """django-q2's post_spawn: a new worker records its pipelines before its first task."""
+    try:
+        ensure_pipelines_recorded()
+    except Exception:
+        # The worker must still start; each run it takes will then fail saying why.
+        logger.exception("this worker cannot record its pipelines")
+
+
 def execute_run(run_id: int) -> str:
     """Claim the run and execute it; a run already claimed, cancelled or gone is left alone."""
     run = Run.objects.select_related("pipeline", "project", "stack").filter(pk=run_id).first()
@@ -43,6 +52,11 @@ def execute_run(run_id: int) -> str:
         return f"run {run_id} was not queued ({run.refresh_status()}); nothing to do"
     try:
         ensure_pipelines_recorded()
+    except Exception as exc:
+        logger.exception("run %s: the worker cannot load its pipelines", run_id)
+        fail(run, FailureReason.PIPELINE_MISSING, f"the worker cannot load its pipelines: {exc}")
+        return f"run {run_id} failed to start"
+    try:
         orchestrator = run.stack.orchestrator()
     except Exception as exc:
         logger.exception("run %s cannot start on stack %s", run_id, run.stack)

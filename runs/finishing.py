@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from flowsite.engine import PipelineResult
 
-from .models import ACTIVE_RUN_STATES, FailureReason, Run, RunStatus, StepRun, StepStatus
+from .models import ACTIVE_RUN_STATES, FailureReason, Run, RunStatus, StepStatus
 
 
 def finish_cancelled(run: Run, reason: str) -> bool:
@@ -21,9 +21,7 @@ def finish_cancelled(run: Run, reason: str) -> bool:
         failure_message=f"Cancelled by {by}" if by else "Cancelled",
     )
     if won:
-        StepRun.objects.filter(run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)).update(
-            status=StepStatus.CANCELLED, finished_at=now
-        )
+        run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.CANCELLED, reason, finished_at=now)
     return won
 
 
@@ -50,8 +48,8 @@ def finish(run: Run, result: PipelineResult | None, crash: str = "", steps_left:
             finish_cancelled(run, f"cancelled; meanwhile {message}")
     if steps_left:
         # Steps the code no longer has, or that never got a result, must not stay pending.
-        StepRun.objects.filter(run=run, status=StepStatus.PENDING).update(
-            status=StepStatus.SKIPPED, skipped=True, finished_at=now, error="Not run"
+        run.end_steps(
+            (StepStatus.PENDING,), StepStatus.SKIPPED, "not run", skipped=True, finished_at=now, error="Not run"
         )
 
 
@@ -66,7 +64,5 @@ def fail(run: Run, reason: str, message: str, allowed: tuple[str, ...] | frozens
         failure_message=message,
     )
     if won:
-        StepRun.objects.filter(run=run, status=StepStatus.RUNNING).update(
-            status=StepStatus.FAILED, finished_at=now, error=message
-        )
+        run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, message, finished_at=now, error=message)
     return won

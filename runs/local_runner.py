@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from .execution_child import Prepared, execute_in_child, prepare
 from .finishing import finish_cancelled
-from .models import ACTIVE_RUN_STATES, FINAL_RUN_STATES, FailureReason, Run, RunEvent, RunStatus, StepRun, StepStatus
+from .models import ACTIVE_RUN_STATES, FINAL_RUN_STATES, FailureReason, Run, RunEvent, RunStatus, StepStatus
 
 logger = logging.getLogger(__name__)
 
@@ -161,9 +161,7 @@ def _settle(run_id: int, status_code: int) -> None:
         failure_reason=FailureReason.PROCESS_DIED,
         failure_message=message,
     ):
-        StepRun.objects.filter(run=run, status__in=(StepStatus.PENDING, StepStatus.RUNNING)).update(
-            status=StepStatus.FAILED, finished_at=now, error=message
-        )
+        run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.FAILED, message, finished_at=now, error=message)
 
 
 def worker_identity() -> dict[str, Any]:

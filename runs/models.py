@@ -232,7 +232,7 @@ class Run(models.Model):
             failure_reason=FailureReason.CANCELLED,
             failure_message="Cancelled before it started",
         ):
-            self.steps.filter(status=StepStatus.PENDING).update(status=StepStatus.CANCELLED)
+            self.end_steps((StepStatus.PENDING,), StepStatus.CANCELLED, "run cancelled before it started", actor)
             return self
         if self.transition(
             (RunStatus.RUNNING, RunStatus.PROVISIONING),
@@ -264,6 +264,30 @@ class Run(models.Model):
             user=by,
             retry_of=self,
         )
+
+    def end_steps(
+        self, from_statuses: tuple[str, ...], to: str, reason: str = "", actor: Any = None, **fields: Any
+    ) -> int:
+        """Move this run's steps that are still in `from_statuses` to `to`, each with a RunEvent.
+
+        Used when the run ends around its steps (cancelled, dead, crashed); returns how many moved.
+        """
+        rows = list(StepRun.objects.filter(run_id=self.pk, status__in=from_statuses).values_list("pk", "status"))
+        moved: list[tuple[int, str]] = []
+        for old in {status for _, status in rows}:
+            ids = [pk for pk, status in rows if status == old]
+            if StepRun.objects.filter(pk__in=ids, status=old).update(status=to, **fields) == len(ids):
+                moved.extend((pk, old) for pk in ids)
+            else:
+                # Some ended meanwhile by another hand: account only for those now in `to`.
+                now_to = set(StepRun.objects.filter(pk__in=ids, status=to).values_list("pk", flat=True))
+                moved.extend((pk, old) for pk in ids if pk in now_to)
+        at = timezone.now()
+        RunEvent.objects.bulk_create(
+            RunEvent(run_id=self.pk, step_id=pk, old_status=old, new_status=to, reason=reason, actor=actor, at=at)
+            for pk, old in moved
+        )
+        return len(moved)
 
     def refresh_status(self) -> str:
         self.status = Run.objects.values_list("status", flat=True).get(pk=self.pk)

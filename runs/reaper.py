@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import FailureReason, Run, RunStatus, StepRun, StepStatus
+from .models import FailureReason, Run, RunStatus, StepStatus
 
 REAPED_STATES = (RunStatus.RUNNING, RunStatus.CANCELLING)
 
@@ -40,10 +40,9 @@ def reap() -> list[int]:
             failure_message=message,
         ):
             continue
-        StepRun.objects.filter(run=run, status=StepStatus.RUNNING).update(
-            status=StepStatus.FAILED, finished_at=now, error=f"Run declared dead: {message}"
-        )
-        StepRun.objects.filter(run=run, status=StepStatus.PENDING).update(status=StepStatus.CANCELLED)
+        step_error = f"Run declared dead: {message}"
+        run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, step_error, finished_at=now, error=step_error)
+        run.end_steps((StepStatus.PENDING,), StepStatus.CANCELLED, "run declared dead")
         if run.process_group and run.worker_host == host:
             try:
                 os.killpg(run.process_group, signal.SIGKILL)

@@ -11,15 +11,23 @@ from .models import Stack
 from .registry import ConfigError, parse_config
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value: secrets typed into a form that is shown again must be typed again."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class StackForm(forms.ModelForm):
     """Config is checked against the kind's schema; secrets can be replaced but are never shown."""
 
     new_secrets = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
         label="Set secrets",
         help_text='JSON object of names to values, e.g. {"API_TOKEN": "..."}. Replaces the named secrets; '
-        'a value of null removes one. Leave empty to keep the secrets as they are. Values are never shown back.',
+        'a value of null removes one. Leave empty to keep the secrets as they are. Values are never shown back, '
+        "not even when the form has to be corrected.",
     )
 
     class Meta:

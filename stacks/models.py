@@ -40,6 +40,10 @@ class Stack(models.Model):
         ):
             raise ValidationError({"secrets": "must be a JSON object of names to string values"})
 
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # Making this stack the default is allowed: save() hands the flag over from the old default.
+        super().validate_constraints(exclude={*(exclude or ()), "is_default"})
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():
             if self.is_default:

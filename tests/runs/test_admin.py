@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 
-from runs.models import Run, RunEvent, RunStatus, StepStatus
+from runs.models import Run, RunEvent, RunStatus, StepRun, StepStatus
 from stacks.models import Stack
 from tests.factories import make_project
 
@@ -60,7 +60,8 @@ def form_errors(response) -> dict[str, list[str]]:
 def test_the_run_list_shows_runs_and_every_filter_is_accepted(site, ready, stack):
     other = make_project("other")
     arithmetic = trigger(ready, "arithmetic", n=2)
-    greeting = trigger(other, "greeting")
+    spare = Stack.objects.create(name="spare", kind="local")
+    greeting = Run.objects.trigger(project=other, pipeline="greeting", stack=spare)
     Run.objects.filter(pk=greeting.pk).update(status=RunStatus.FAILED)
 
     response = site.get(RUNS)
@@ -72,7 +73,8 @@ def test_the_run_list_shows_runs_and_every_filter_is_accepted(site, ready, stack
         "status__exact=queued": {arithmetic.pk},
         f"project__id__exact={other.pk}": {greeting.pk},
         "pipeline__name=arithmetic": {arithmetic.pk},
-        f"stack__id__exact={stack.pk}": {arithmetic.pk, greeting.pk},
+        f"stack__id__exact={stack.pk}": {arithmetic.pk},
+        f"stack__id__exact={spare.pk}": {greeting.pk},
     }
     for query, expected in filters.items():
         response = site.get(f"{RUNS}?{query}")
@@ -120,6 +122,7 @@ def test_a_parameter_of_the_wrong_type_is_refused_naming_it(site, ready, stack):
     )
     errors = form_errors(response)
     assert errors["params_json"] == ["n: must be of type integer, not str 'four'"]
+    assert "n: must be of type integer" in response.content.decode()
     assert not Run.objects.exists()
 
 
@@ -147,20 +150,20 @@ def test_the_run_page_shows_steps_events_and_logs_and_cannot_be_edited(site, rea
     assert 'name="_save"' not in page
     assert 'name="_continue"' not in page
     # The step inline, read-only.
-    steps = next(f for f in response.context["inline_admin_formsets"] if f.formset.model.__name__ == "StepRun")
+    inlines = {inline.formset.model: inline for inline in response.context["inline_admin_formsets"]}
+    steps = inlines[StepRun]
     assert [form.original.name for form in steps] == ["hello"]
     assert ">hello<" in page
     # The run's events, with their reasons.
-    events = next(f for f in response.context["inline_admin_formsets"] if f.formset.model is RunEvent)
-    assert [(form.original.old_status, form.original.new_status) for form in events if form.original.step_id is None] == [
+    run_events = [form.original for form in inlines[RunEvent] if form.original.step_id is None]
+    assert [(event.old_status, event.new_status) for event in run_events] == [
         ("", "queued"),
         ("queued", "running"),
         ("running", "completed"),
     ]
     assert "triggered" in page
-    # The recent log lines.
-    assert "hello Ada" in page
-    assert "second line" in page
+    # The recent log lines, in order, each with its sequence number and step.
+    assert re.search(r"<pre[^>]*>\d+ \[hello\] hello Ada\n\d+ \[hello\] second line</pre>", page)
 
     before = Run.objects.values().get(pk=run.pk)
     events_before = RunEvent.objects.filter(run=run).count()
@@ -335,3 +338,17 @@ def test_marking_a_second_stack_default_undefaults_the_first(site):
     assert Stack.default() == Stack.objects.get(name="gpu")
     assert list(Stack.objects.filter(is_default=True).values_list("name", flat=True)) == ["gpu"]
 
+
+
+def test_secrets_typed_into_a_refused_stack_form_are_not_shown_back(client, db):
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root", "root@localhost", "pw")
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/stacks/stack/add/",
+        {"name": "gpu", "kind": "local", "config": '{"bogus": 1}', "new_secrets": '{"TOKEN": "typed-secret-value"}'},
+    )
+    assert response.status_code == 200
+    assert "bogus: unknown setting for this kind of stack" in response.content.decode()
+    assert "typed-secret-value" not in response.content.decode()
