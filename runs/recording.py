@@ -83,7 +83,7 @@ class RunRecorder(RunObserver):
         self._push(("finish", result.step_name, result, timezone.now()), urgent=True)
 
     def log_line(self, step_name: str, stream: str, level: str, text: str) -> None:
-        self._push(("log", next(self._seq), step_name, stream, level, text, timezone.now()))
+        self._push(("log", step_name, stream, level, text, timezone.now()))
 
     def should_stop(self) -> bool:
         return self._stop.is_set()
@@ -197,9 +197,11 @@ class RunRecorder(RunObserver):
         _insert_many(
             LogLine,
             ["run_id", "seq", "step", "stream", "level", "text", "at"],
+            # Numbered here, by the one writer, so sequence order is commit order: a reader tailing
+            # with ?after=<seq> can never see line N+1 before line N is visible.
             [
-                (self.run_id, seq, step, stream, level, sanitize(text), ops.adapt_datetimefield_value(at))
-                for seq, step, stream, level, text, at in lines
+                (self.run_id, next(self._seq), step, stream, level, sanitize(text), ops.adapt_datetimefield_value(at))
+                for step, stream, level, text, at in lines
             ],
         )
 
