@@ -71,6 +71,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "accounts",
     "runs",
     "stacks",
 ]
@@ -148,6 +153,36 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "flowsite.api_defaults.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Flowsite API",
+    "DESCRIPTION": "Trigger, watch, cancel and retry ML pipeline runs. Authenticate with 'Authorization: Token <key>'.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.models.RunStatus",
+        "StepStatusEnum": "runs.models.StepStatus",
+        "RoleEnum": "runs.models.Role",
+    },
+}
+# API bodies are small JSON; a larger one is refused with a 400 before it is read into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))

@@ -388,3 +388,20 @@ class CacheEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.step} {self.key[:12]}"
 
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.OWNER: 3}
+
+
+def role_in(project: Project, user: Any) -> str | None:
+    """The user's role in the project (superusers act as owners), or None for an outsider."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.OWNER
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def has_role(project: Project, user: Any, at_least: str) -> bool:
+    role = role_in(project, user)
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(at_least)]

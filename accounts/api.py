@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .models import ApiToken
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class IssuedTokenSerializer(ApiTokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once: store it now.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key"]
+
+
+class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your personal API tokens. Create one to get its key (shown once); delete one to revoke it."""
+
+    serializer_class = ApiTokenSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return ApiToken.objects.filter(user=self.request.user)
+
+    @extend_schema(request=ApiTokenSerializer, responses={201: IssuedTokenSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = ApiTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, key = ApiToken.issue(request.user, serializer.validated_data["name"])
+        token.key = key  # type: ignore[attr-defined]
+        return Response(IssuedTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        self.get_object().revoke()
+        return Response(status=status.HTTP_204_NO_CONTENT)

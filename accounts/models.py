@@ -1,0 +1,64 @@
+"""Personal API tokens: shown once, stored as a hash, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+PREFIX_LENGTH = 8
+# Recording every use would make each API call a write; once a minute tells enough.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, user: Any, name: str) -> tuple[ApiToken, str]:
+        """A new token and its key, which is shown this once and never stored."""
+        prefix = secrets.token_hex(PREFIX_LENGTH // 2)
+        secret = secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=prefix, key_hash=_hash(secret))
+        return token, f"fs_{prefix}_{secret}"
+
+    @classmethod
+    def authenticate(cls, key: str) -> ApiToken | None:
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != "fs" or len(parts[1]) != PREFIX_LENGTH:
+            return None
+        token = cls.objects.select_related("user").filter(prefix=parts[1], revoked_at__isnull=True).first()
+        if token is None or not hmac.compare_digest(token.key_hash, _hash(parts[2])):
+            return None
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return token
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=self.revoked_at)

@@ -1,0 +1,84 @@
+"""What every API endpoint shares: error bodies and pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, pagination, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, str]:
+    """DRF's nested error details as {"field.sub": "reason"}."""
+    if isinstance(detail, dict):
+        fields: dict[str, str] = {}
+        for key, value in detail.items():
+            name = prefix if key == "non_field_errors" and prefix else f"{prefix}.{key}" if prefix else str(key)
+            fields.update(_flatten(value, name))
+        return fields
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return {prefix or "request": " ".join(str(item) for item in detail)}
+        fields = {}
+        for index, item in enumerate(detail):
+            fields.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+        return fields
+    return {prefix or "request": str(detail)}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error as {"error": {"status", "code", "message", "fields"}}; `fields` names each bad input."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = exceptions.ParseError(f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    body: dict[str, Any] = {"status": response.status_code, "code": "error", "message": "", "fields": {}}
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        body["code"] = "invalid"
+        body["fields"] = fields
+        body["message"] = "; ".join(f"{name}: {reason}" for name, reason in fields.items())
+    elif isinstance(exc, exceptions.APIException):
+        body["code"] = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        body["message"] = str(exc.detail)
+    extra = getattr(exc, "extra", None)
+    if extra:
+        body.update(extra)
+    response.data = {"error": body}
+    return response
+
+
+class Conflict(exceptions.APIException):
+    """The resource's state forbids the action (cancelling a finished run)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Newest first, fast at any depth; a malformed cursor is a 400 that says so."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def decode_cursor(self, request: Any) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({"cursor": "not a cursor this API gave out"}) from None

@@ -1,0 +1,24 @@
+"""Every endpoint under /api/."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import ApiTokenViewSet
+from runs.api.views import ArtifactViewSet, MemberViewSet, PipelineViewSet, ProjectViewSet, RunViewSet
+from stacks.api import StackViewSet
+
+router = DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/members", MemberViewSet, basename="member")
+router.register("stacks", StackViewSet, basename="stack")
+router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register("runs", RunViewSet, basename="run")
+router.register("artifacts", ArtifactViewSet, basename="artifact")
+router.register("tokens", ApiTokenViewSet, basename="token")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include(router.urls)),
+]

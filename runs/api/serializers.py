@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import FINAL_STEP_STATES, Artifact, Membership, PipelineDef, Project, Role, Run, RunEvent, StepRun
+
+
+def _count_steps(**conditions: Any) -> Coalesce:
+    counted = (
+        StepRun.objects.filter(run=OuterRef("pk"), **conditions)
+        .order_by()
+        .values("run")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def runs_for_listing(queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """Everything a run list shows, in one query whatever the page size."""
+    return queryset.select_related("project", "pipeline", "stack", "triggered_by", "cancelled_by").annotate(
+        steps_total=_count_steps(), steps_done=_count_steps(status__in=FINAL_STEP_STATES)
+    )
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="Your role in the project.")
+
+    class Meta:
+        model = Project
+        fields = ["slug", "name", "description", "created_at", "role"]
+        read_only_fields = ["created_at", "role"]
+
+    def get_role(self, project: Project) -> str | None:
+        roles = self.context.get("roles", {})
+        return roles.get(project.pk)
+
+
+class ProjectUpdateSerializer(ProjectSerializer):
+    class Meta(ProjectSerializer.Meta):
+        read_only_fields = ["slug", "created_at", "role"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.SlugRelatedField(
+        source="user", slug_field="username", queryset=get_user_model().objects.filter(is_active=True)
+    )
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role"]
+
+
+class MembershipRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class PipelineSerializer(serializers.ModelSerializer):
+    runs_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PipelineDef
+        fields = ["name", "description", "code_version", "module", "dag", "parameters", "created_at", "runs_url"]
+
+    def get_runs_url(self, definition: PipelineDef) -> str:
+        return self.context["request"].build_absolute_uri(reverse("pipeline-runs", args=[definition.name]))
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}})
+class RunLinksField(serializers.Field):
+    def __init__(self) -> None:
+        super().__init__(source="*", read_only=True)
+
+    def to_representation(self, run: Run) -> dict[str, str]:
+        request = self.context["request"]
+        base = reverse("run-detail", args=[run.pk])
+        return {
+            name: request.build_absolute_uri(f"{base}{suffix}")
+            for name, suffix in (
+                ("self", ""),
+                ("steps", "steps/"),
+                ("events", "events/"),
+                ("logs", "logs/"),
+                ("artifacts", "artifacts/"),
+                ("cancel", "cancel/"),
+                ("retry", "retry/"),
+            )
+        }
+
+
+class RunSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    pipeline = serializers.CharField(source="pipeline.name", read_only=True)
+    code_version = serializers.CharField(source="pipeline.code_version", read_only=True)
+    stack = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    steps_total = serializers.IntegerField(read_only=True)
+    steps_done = serializers.IntegerField(read_only=True)
+    links = RunLinksField()
+
+    class Meta:
+        model = Run
+        fields = [
+            "id", "project", "pipeline", "code_version", "stack", "status", "params", "triggered_by",
+            "created_at", "started_at", "finished_at", "duration_seconds", "cancel_requested_at",
+            "cancelled_by", "failure_reason", "failure_message", "retry_of", "remote_console_url",
+            "steps_total", "steps_done", "links",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StepRun
+        fields = [
+            "name", "group", "position", "status", "attempts", "cached", "skipped", "started_at",
+            "finished_at", "duration_seconds", "error", "cache_key", "output_artifact",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RunDetailSerializer(RunSerializer):
+    steps = StepRunSerializer(many=True, read_only=True)
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "steps"]
+        read_only_fields = fields
+
+
+class TriggerSerializer(serializers.Serializer):
+    project = serializers.SlugField(help_text="The project's slug.")
+    pipeline = serializers.CharField(max_length=200)
+    stack = serializers.CharField(max_length=100, required=False, allow_blank=True, help_text="Default stack if empty.")
+    params = serializers.DictField(required=False, default=dict, help_text="Run parameters; defaults fill the rest.")
+
+
+class RunEventSerializer(serializers.ModelSerializer):
+    step = serializers.CharField(source="step.name", read_only=True, allow_null=True, default=None)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RunEvent
+        fields = ["id", "at", "step", "old_status", "new_status", "reason", "actor"]
+        read_only_fields = fields
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+    storage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "step", "name", "type", "size", "digest", "storage", "created_at", "download_url"]
+        read_only_fields = fields
+
+    def get_download_url(self, artifact: Artifact) -> str:
+        return self.context["request"].build_absolute_uri(reverse("artifact-download", args=[artifact.pk]))
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_storage(self, artifact: Artifact) -> str:
+        return artifact.uri.split(":", 1)[0]
+
+
+class LogLineSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    step = serializers.CharField()
+    stream = serializers.CharField()
+    level = serializers.CharField()
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class LogPageSerializer(serializers.Serializer):
+    lines = LogLineSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="Pass as ?after= to get the lines that follow.")
+    run_status = serializers.CharField()
+    complete = serializers.BooleanField(help_text="True once the run has ended and every line was returned.")

@@ -1,0 +1,334 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, permissions, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from flowsite.api_defaults import Conflict, CursorPagination
+
+from ..models import (
+    FINAL_RUN_STATES, Artifact, LogLine, Membership, PipelineDef, Project, Role, Run, RunStateError, has_role,
+)  # fmt: skip
+from ..recording import path_of
+from ..triggering import TriggerError, trigger_run
+from . import serializers as s
+from .filters import RunFilter
+from .permissions import ProjectRole
+from .serializers import runs_for_listing
+
+MAX_LOG_LINES = 10_000
+
+
+def _roles(user: Any) -> dict[int, str]:
+    return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):  # fmt: skip
+    """Projects you belong to. Anyone may create one and becomes its owner; owners edit it."""
+
+    lookup_field = "slug"
+    permission_classes = [permissions.IsAuthenticated, ProjectRole]
+    write_role = Role.OWNER
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Project]:
+        if getattr(self, "swagger_fake_view", False):
+            return Project.objects.none()
+        user = self.request.user
+        projects = Project.objects.all()
+        return projects if user.is_superuser else projects.filter(memberships__user=user)
+
+    def get_serializer_class(self) -> type:
+        return s.ProjectUpdateSerializer if self.action in ("update", "partial_update") else s.ProjectSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "roles": _roles(self.request.user)}
+
+    def perform_create(self, serializer: Any) -> None:
+        try:
+            with transaction.atomic():
+                project = serializer.save()
+                Membership.objects.create(project=project, user=self.request.user, role=Role.OWNER)
+        except IntegrityError:
+            raise exceptions.ValidationError({"slug": "a project with this slug exists already"}) from None
+        serializer.context["roles"][project.pk] = Role.OWNER
+
+
+class MemberViewSet(viewsets.ViewSet):
+    """A project's members and their roles. Everyone in the project sees them; owners change them."""
+
+    lookup_field = "username"
+    lookup_value_regex = "[^/]+"
+    serializer_class = s.MembershipSerializer
+
+    def _project(self, write: bool) -> Project:
+        project = get_object_or_404(Project, slug=self.kwargs["project_slug"])
+        if not has_role(project, self.request.user, Role.VIEWER):
+            raise exceptions.NotFound()
+        if write and not has_role(project, self.request.user, Role.OWNER):
+            raise exceptions.PermissionDenied("only the project's owners manage its members")
+        return project
+
+    def list(self, request: Request, project_slug: str) -> Response:
+        members = Membership.objects.filter(project=self._project(write=False)).select_related("user")
+        return Response(s.MembershipSerializer(members.order_by("user__username"), many=True).data)
+
+    @extend_schema(request=s.MembershipSerializer, responses={201: s.MembershipSerializer})
+    def create(self, request: Request, project_slug: str) -> Response:
+        project = self._project(write=True)
+        serializer = s.MembershipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        if Membership.objects.filter(project=project, user=user).exists():
+            raise exceptions.ValidationError({"username": f"{user.username} is a member already"})
+        membership = Membership.objects.create(project=project, user=user, role=serializer.validated_data["role"])
+        return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.MembershipRoleSerializer, responses={200: s.MembershipSerializer})
+    def partial_update(self, request: Request, project_slug: str, username: str) -> Response:
+        project = self._project(write=True)
+        membership = get_object_or_404(Membership, project=project, user__username=username)
+        serializer = s.MembershipRoleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        role = serializer.validated_data["role"]
+        if membership.role == Role.OWNER and role != Role.OWNER:
+            self._keep_an_owner(project)
+        membership.role = role
+        membership.save(update_fields=["role"])
+        return Response(s.MembershipSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, project_slug: str, username: str) -> Response:
+        project = self._project(write=True)
+        membership = get_object_or_404(Membership, project=project, user__username=username)
+        if membership.role == Role.OWNER:
+            self._keep_an_owner(project)
+        membership.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @staticmethod
+    def _keep_an_owner(project: Project) -> None:
+        if Membership.objects.filter(project=project, role=Role.OWNER).count() <= 1:
+            raise Conflict("a project must keep at least one owner")
+
+
+class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
+    """Registered pipelines, each at its latest code version, with DAG and parameter schema."""
+
+    serializer_class = s.PipelineSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[PipelineDef]:
+        latest = PipelineDef.objects.filter(name=OuterRef("name")).order_by("-created_at", "-id").values("pk")[:1]
+        return PipelineDef.objects.filter(pk=Subquery(latest)).order_by("name")
+
+    @extend_schema(responses=s.RunSerializer(many=True), filters=True)
+    @action(detail=True, url_path="runs", url_name="runs")
+    def runs(self, request: Request, name: str) -> Response:
+        runs = runs_for_listing(Run.objects.visible_to(request.user).filter(pipeline__name=name))
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(runs, request, view=self)
+        return paginator.get_paginated_response(s.RunSerializer(page, many=True, context={"request": request}).data)
+
+
+class PlainTextRenderer(renderers.BaseRenderer):
+    media_type = "text/plain"
+    format = "text"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if isinstance(data, dict) and "lines" in data:
+            return "".join(f"{line['text']}\n" for line in data["lines"]).encode()
+        if isinstance(data, dict) and "error" in data:
+            return f"{data['error']['message']}\n".encode()
+        return str(data).encode()
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Runs of the projects you belong to: history with filters, trigger, cancel, retry, steps, logs."""
+
+    permission_classes = [permissions.IsAuthenticated, ProjectRole]
+    pagination_class = CursorPagination
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = RunFilter
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[Run]:
+        runs = Run.objects.visible_to(self.request.user)
+        if self.action == "retrieve":
+            return runs_for_listing(runs).prefetch_related("steps")
+        return runs_for_listing(runs)
+
+    def get_serializer_class(self) -> type:
+        return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer
+
+    def _respond(self, run: Run, code: int) -> Response:
+        run = self.get_queryset().get(pk=run.pk)
+        return Response(s.RunSerializer(run, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(
+        request=s.TriggerSerializer,
+        responses={201: s.RunSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description="Replays return the same run.")],
+    )
+    def create(self, request: Request) -> Response:
+        serializer = s.TriggerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = Project.objects.filter(slug=data["project"]).first()
+        if project is None or not has_role(project, request.user, Role.VIEWER):
+            raise exceptions.ValidationError({"project": f"no project {data['project']!r} that you belong to"})
+        if not has_role(project, request.user, Role.MEMBER):
+            raise exceptions.PermissionDenied("viewers cannot start runs; ask a project owner for the member role")
+        key = request.headers.get("Idempotency-Key", "").strip() or None
+        if key is not None and len(key) > 200:
+            raise exceptions.ValidationError({"Idempotency-Key": "at most 200 characters"})
+        try:
+            run = trigger_run(
+                project=project,
+                pipeline=data["pipeline"],
+                stack=data.get("stack") or None,
+                params=data.get("params"),
+                user=request.user,
+                idempotency_key=key,
+            )
+        except TriggerError as exc:
+            raise exceptions.ValidationError(exc.errors) from None
+        return self._respond(run, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: s.RunSerializer, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        run = self.get_object()
+        try:
+            run.cancel(by=request.user)
+        except RunStateError as exc:
+            raise Conflict(str(exc), run_status=exc.run.status) from None
+        return self._respond(run, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={201: s.RunSerializer, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        run = self.get_object()
+        try:
+            new = run.retry(by=request.user)
+        except RunStateError as exc:
+            raise Conflict(str(exc), run_status=exc.run.status) from None
+        except TriggerError as exc:
+            raise Conflict(f"run {run.pk} cannot be retried: {exc}", run_status=run.status) from None
+        return self._respond(new, status.HTTP_201_CREATED)
+
+    def _readable_run(self) -> Run:
+        run = get_object_or_404(Run.objects.visible_to(self.request.user), pk=self.kwargs["pk"])
+        return run
+
+    @extend_schema(responses=s.StepRunSerializer(many=True), filters=False)
+    @action(detail=True, pagination_class=None, filter_backends=[])
+    def steps(self, request: Request, pk: str) -> Response:
+        steps = self._readable_run().steps.all()
+        return Response(s.StepRunSerializer(steps, many=True).data)
+
+    @extend_schema(responses=s.RunEventSerializer(many=True), filters=False)
+    @action(detail=True, pagination_class=None, filter_backends=[])
+    def events(self, request: Request, pk: str) -> Response:
+        events = self._readable_run().events.select_related("step", "actor")
+        return Response(s.RunEventSerializer(events, many=True).data)
+
+    @extend_schema(responses=s.ArtifactSerializer(many=True), filters=False)
+    @action(detail=True, pagination_class=None, filter_backends=[])
+    def artifacts(self, request: Request, pk: str) -> Response:
+        artifacts = self._readable_run().artifacts.defer("data")
+        return Response(s.ArtifactSerializer(artifacts, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        responses={200: s.LogPageSerializer},
+        filters=False,
+        parameters=[
+            OpenApiParameter("after", int, description="Only lines after this sequence number (default 0)."),
+            OpenApiParameter("step", str, description="Only this step's lines."),
+            OpenApiParameter("limit", int, description=f"At most this many lines (default 1000, max {MAX_LOG_LINES})."),
+            OpenApiParameter("format", str, enum=["json", "text"], description="text: plain lines."),
+        ],
+    )
+    @action(
+        detail=True,
+        pagination_class=None,
+        filter_backends=[],
+        renderer_classes=[renderers.JSONRenderer, PlainTextRenderer],
+    )
+    def logs(self, request: Request, pk: str) -> Response:
+        """A page of log lines in order; follow `next_after` to tail a live run without gaps or repeats."""
+        run = self._readable_run()
+        after = _int_param(request, "after", 0, minimum=0)
+        limit = _int_param(request, "limit", 1000, minimum=1, maximum=MAX_LOG_LINES)
+        # Read the status first: lines written before a run ends are all visible once it has ended.
+        status_now = Run.objects.values_list("status", flat=True).get(pk=run.pk)
+        lines = LogLine.objects.filter(run=run, seq__gt=after).order_by("seq")
+        if request.query_params.get("step"):
+            lines = lines.filter(step=request.query_params["step"])
+        page = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        data = {
+            "lines": page,
+            "next_after": page[-1]["seq"] if page else after,
+            "run_status": status_now,
+            "complete": status_now in FINAL_RUN_STATES and not more,
+        }
+        return Response(s.LogPageSerializer(data).data)
+
+
+def _int_param(request: Request, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise exceptions.ValidationError({name: f"must be a whole number, not {raw[:40]!r}"}) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise exceptions.ValidationError({name: f"must be {bound}"})
+    return value
+
+
+class ArtifactViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Artifacts of runs you can see; `download` streams the stored bytes (a pickle)."""
+
+    serializer_class = s.ArtifactSerializer
+
+    def get_queryset(self) -> QuerySet[Artifact]:
+        return Artifact.objects.filter(run__in=Run.objects.visible_to(self.request.user)).defer("data")
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True)
+    def download(self, request: Request, pk: str) -> HttpResponse:
+        artifact = self.get_object()
+        filename = f"run{artifact.run_id}-{artifact.step}-{artifact.name}.pkl".replace('"', "")
+        if artifact.uri.startswith("inline:"):
+            data = Artifact.objects.values_list("data", flat=True).get(pk=artifact.pk)
+            response = HttpResponse(bytes(data or b""), content_type="application/octet-stream")
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+        try:
+            path = path_of(artifact.uri)
+            stream = open(path, "rb")
+        except (ValueError, OSError):
+            raise exceptions.NotFound("the artifact's file is not available on this server") from None
+        return FileResponse(stream, as_attachment=True, filename=filename, content_type="application/octet-stream")
