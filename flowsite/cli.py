@@ -1,0 +1,288 @@
+"""Flowsite from the command line, over the REST API.
+
+    export FLOWSITE_URL=http://127.0.0.1:8000 FLOWSITE_TOKEN=fs_...
+    python -m flowsite.cli runs trigger churn-model --project demo --param n_customers=900 --wait
+
+Exit codes: 0 done (a waited-for run completed), 1 the run failed or died, 2 bad usage or the server
+refused the request, 3 the run was cancelled, 4 not signed in or not allowed, 5 server unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_REFUSED, EXIT_CANCELLED, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
+FINAL = {"completed": EXIT_OK, "failed": EXIT_RUN_FAILED, "dead": EXIT_RUN_FAILED, "cancelled": EXIT_CANCELLED}
+POLL_SECONDS = 0.5
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Client:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None, query: Any = None, headers: dict[str, str] | None = None) -> Any:
+        url = f"{self.url}/api/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Token {self.token}")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            raise _refusal(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CliError(f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE) from None
+        return json.loads(payload) if payload else None
+
+
+def _refusal(exc: urllib.error.HTTPError) -> CliError:
+    try:
+        error = json.loads(exc.read())["error"]
+        message = error["message"] or exc.reason
+    except (ValueError, KeyError, TypeError):
+        message = str(exc.reason)
+    if exc.code == 401:
+        return CliError(f"not signed in: {message} (set FLOWSITE_TOKEN to a key from POST /api/tokens/)", EXIT_AUTH)
+    if exc.code == 403:
+        return CliError(f"not allowed: {message}", EXIT_AUTH)
+    return CliError(f"the server refused ({exc.code}): {message}", EXIT_REFUSED)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise CliError(f"--param takes name=value, not {text!r}", EXIT_REFUSED)
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _run_row(run: dict[str, Any]) -> list[str]:
+    return [
+        str(run["id"]),
+        run["status"],
+        run["pipeline"],
+        run["project"],
+        run["stack"] or "-",
+        run["triggered_by"] or "-",
+        (run["started_at"] or run["created_at"] or "")[:19].replace("T", " "),
+        _duration(run["duration_seconds"]),
+        f"{run['steps_done']}/{run['steps_total']}",
+    ]
+
+
+RUN_HEADER = ["ID", "STATUS", "PIPELINE", "PROJECT", "STACK", "BY", "STARTED", "DURATION", "STEPS"]
+
+
+def show_run(run: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(run, indent=2))
+        return
+    print(table([_run_row(run)], RUN_HEADER))
+    if run.get("failure_message"):
+        print(f"reason: {run['failure_message']}")
+    for step in run.get("steps", []):
+        note = (step["error"] or "").strip().splitlines()[-1:] or [""]
+        print(f"  {step['name']:<30} {step['status']:<10} {_duration(step['duration_seconds']):>8}  {note[0][:80]}")
+
+
+def wait_for(client: Client, run_id: int, quiet: bool) -> dict[str, Any]:
+    last = None
+    while True:
+        run = client.call("GET", f"runs/{run_id}/")
+        if run["status"] != last and not quiet:
+            print(f"run {run_id}: {run['status']}", file=sys.stderr)
+            last = run["status"]
+        if run["status"] in FINAL:
+            return run
+        time.sleep(POLL_SECONDS)
+
+
+def cmd_pipelines(client: Client, args: argparse.Namespace) -> int:
+    pipelines = client.call("GET", "pipelines/")
+    if args.json:
+        print(json.dumps(pipelines, indent=2))
+        return EXIT_OK
+    rows = [
+        [p["name"], p["code_version"], str(len(p["dag"].get("nodes", []))), ", ".join(q["name"] for q in p["parameters"])]
+        for p in pipelines
+    ]
+    print(table(rows, ["NAME", "VERSION", "STEPS", "PARAMETERS"]))
+    return EXIT_OK
+
+
+def cmd_runs_list(client: Client, args: argparse.Namespace) -> int:
+    query = {"status": args.status or [], "page_size": args.limit}
+    for name in ("project", "pipeline", "stack"):
+        if getattr(args, name):
+            query[name] = getattr(args, name)
+    runs = client.call("GET", "runs/", query=query)["results"]
+    if args.json:
+        print(json.dumps(runs, indent=2))
+    elif runs:
+        print(table([_run_row(run) for run in runs], RUN_HEADER))
+    else:
+        print("no runs", file=sys.stderr)
+    return EXIT_OK
+
+
+def _finish(client: Client, run: dict[str, Any], args: argparse.Namespace) -> int:
+    if not args.wait:
+        print(json.dumps(run, indent=2) if args.json else run["id"])
+        return EXIT_OK
+    if not args.json:
+        print(run["id"])
+    run = wait_for(client, run["id"], quiet=args.json)
+    show_run(client.call("GET", f"runs/{run['id']}/"), args.json)
+    return FINAL[run["status"]]
+
+
+def cmd_runs_trigger(client: Client, args: argparse.Namespace) -> int:
+    body = {"project": args.project, "pipeline": args.pipeline, "params": dict(parse_param(p) for p in args.param)}
+    if args.stack:
+        body["stack"] = args.stack
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    return _finish(client, client.call("POST", "runs/", body=body, headers=headers), args)
+
+
+def cmd_runs_show(client: Client, args: argparse.Namespace) -> int:
+    show_run(client.call("GET", f"runs/{args.run_id}/"), args.json)
+    return EXIT_OK
+
+
+def cmd_runs_cancel(client: Client, args: argparse.Namespace) -> int:
+    run = client.call("POST", f"runs/{args.run_id}/cancel/")
+    print(json.dumps(run, indent=2) if args.json else f"run {run['id']}: {run['status']}")
+    return EXIT_OK
+
+
+def cmd_runs_retry(client: Client, args: argparse.Namespace) -> int:
+    return _finish(client, client.call("POST", f"runs/{args.run_id}/retry/"), args)
+
+
+def cmd_runs_logs(client: Client, args: argparse.Namespace) -> int:
+    after = 0
+    while True:
+        query = {"after": after, "limit": 5000}
+        if args.step:
+            query["step"] = args.step
+        page = client.call("GET", f"runs/{args.run_id}/logs/", query=query)
+        for line in page["lines"]:
+            print(json.dumps(line) if args.json else f"{line['step'] or 'run'} | {line['text']}")
+        after = page["next_after"]
+        if page["complete"]:
+            return FINAL.get(page["run_status"], EXIT_OK) if args.follow else EXIT_OK
+        if not page["lines"]:
+            if not args.follow:
+                return EXIT_OK
+            time.sleep(POLL_SECONDS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m flowsite.cli", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1]
+    )
+    parser.add_argument("--url", default=os.environ.get("FLOWSITE_URL", "http://127.0.0.1:8000"), help="$FLOWSITE_URL")
+    parser.add_argument("--token", default=os.environ.get("FLOWSITE_TOKEN", ""), help="$FLOWSITE_TOKEN")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    # --json is also accepted after the command (`runs list --json`).
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    pipelines = groups.add_parser("pipelines", help="registered pipelines").add_subparsers(dest="command", required=True)
+    pipelines.add_parser("list", parents=[output], help="each pipeline with its version and parameters").set_defaults(
+        func=cmd_pipelines
+    )
+
+    runs = groups.add_parser("runs", help="pipeline runs").add_subparsers(dest="command", required=True)
+    listing = runs.add_parser("list", parents=[output], help="recent runs, newest first")
+    listing.add_argument("--status", action="append", help="repeat for several")
+    listing.add_argument("--project")
+    listing.add_argument("--pipeline")
+    listing.add_argument("--stack")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(func=cmd_runs_list)
+
+    trigger = runs.add_parser("trigger", parents=[output], help="start a run")
+    trigger.add_argument("pipeline")
+    trigger.add_argument("--project", required=True)
+    trigger.add_argument("--stack")
+    trigger.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is")
+    trigger.add_argument("--wait", action="store_true", help="wait for the run; the exit code follows its outcome")
+    trigger.add_argument("--idempotency-key", help="a replay with the same key returns the same run")
+    trigger.set_defaults(func=cmd_runs_trigger)
+
+    for name, func, text in (
+        ("show", cmd_runs_show, "a run with its steps"),
+        ("cancel", cmd_runs_cancel, "cancel a run"),
+        ("retry", cmd_runs_retry, "retry a failed run, reusing what completed"),
+        ("logs", cmd_runs_logs, "a run's log"),
+    ):
+        sub = runs.add_parser(name, parents=[output], help=text)
+        sub.add_argument("run_id", type=int)
+        sub.set_defaults(func=func)
+        if name == "retry":
+            sub.add_argument("--wait", action="store_true", help="wait for the new run")
+        if name == "logs":
+            sub.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
+            sub.add_argument("--step")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.token:
+        return _fail("no API token: set FLOWSITE_TOKEN (create one with POST /api/tokens/ or in the portal)", EXIT_AUTH)
+    try:
+        return int(args.func(Client(args.url, args.token), args))
+    except CliError as exc:
+        return _fail(str(exc), exc.code)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"flowsite: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
