@@ -12,6 +12,7 @@ from typing import Any
 from .context import Context
 from .executor import STOPPED_BY_USER, Executor, LocalExecutor, step_params
 from .groups import StepGroup
+from .observer import RunObserver
 from .outputs import SkippedOutput, map_inputs, publish_outputs, skipped_outputs
 from .parameters import ParameterSpec, step_parameters
 from .results import ExecutionResult
@@ -236,7 +237,8 @@ class Pipeline:
             context = Context(**context)
         executor = executor or LocalExecutor()
         run_id = run_id or uuid.uuid4().hex
-        observer = executor.observer
+        # Executors written against the seed's interface may not have one.
+        observer = getattr(executor, "observer", None)
         start = time.perf_counter()
         values: dict[str, Any] = {}
         results: dict[str, ExecutionResult] = {}
@@ -250,7 +252,7 @@ class Pipeline:
                 stopped, stop_reason = True, f"Not run: {STOPPED_BY_USER.lower()}"
             if stop_reason is not None:
                 for member in members:
-                    results[member.name] = self._not_run(member, stop_reason, executor)
+                    results[member.name] = self._not_run(member, stop_reason, observer)
                 continue
             if isinstance(unit, StepGroup):
                 unit_results = executor.execute_step_group(
@@ -303,8 +305,8 @@ class Pipeline:
         )
 
     @staticmethod
-    def _not_run(step: Step, reason: str, executor: Executor) -> ExecutionResult:
+    def _not_run(step: Step, reason: str, observer: RunObserver | None) -> ExecutionResult:
         result = ExecutionResult(step.name, success=True, skipped=True, error=reason)
-        if executor.observer is not None:
-            executor.observer.step_finished(result)
+        if observer is not None:
+            observer.step_finished(result)
         return result

@@ -422,3 +422,28 @@ def test_artifact_store_keeps_a_hostile_step_name_inside_its_root(tmp_path):
     assert everything, "the output was not written at all"
     for p in everything:
         assert p.resolve().is_relative_to(root.resolve()), p
+
+
+def test_a_seed_style_executor_without_an_observer_attribute_runs_a_pipeline():
+    from flowsite.engine import Executor, ExecutionResult, Pipeline, step
+
+    class SeedStyleExecutor(Executor):
+        def __init__(self):  # does not call Executor.__init__, as seed-era executors don't
+            self.calls = []
+
+        def execute_step(self, step, inputs, context_params, cache_store=None, **kwargs):
+            self.calls.append(step.name)
+            return ExecutionResult(step.name, success=True, output=step.func(**inputs, **context_params))
+
+    @step
+    def one():
+        return 1
+
+    @step(inputs=["one"])
+    def two(one):
+        return one + 1
+
+    executor = SeedStyleExecutor()
+    result = Pipeline("seed-style", [one, two]).run(executor=executor)
+    assert result.success and result["two"] == 2
+    assert executor.calls == ["one", "two"]
