@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiTokenViewSet
+from runs.api.remote import RemoteReportView, RemoteRunView
 from runs.api.views import ArtifactViewSet, MemberViewSet, PipelineViewSet, ProjectViewSet, RunViewSet
 from stacks.api import StackViewSet
 
@@ -20,5 +21,7 @@ router.register("tokens", ApiTokenViewSet, basename="token")
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("remote/runs/<int:pk>/", RemoteRunView.as_view(), name="remote-run"),
+    path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),
     path("", include(router.urls)),
 ]

@@ -188,6 +188,9 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
+# How remote runs (Vertex AI) reach this control plane's API, and how often their jobs are checked.
+FLOWSITE_PUBLIC_URL = env_str("FLOWSITE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+FLOWSITE_RECONCILE_SECONDS = env_float("FLOWSITE_RECONCILE_SECONDS", 5.0, minimum=0.1)
 
 # django-q2 executes runs. A run longer than FLOWSITE_MAX_RUN_SECONDS is stopped by the
 # worker's task timeout; `retry` exceeds it so a long run is not delivered twice (and a

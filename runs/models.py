@@ -6,10 +6,14 @@ RunEvent; that is what keeps two workers, a cancel and the reaper from trampling
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -101,6 +105,8 @@ class FailureReason(models.TextChoices):
     PROCESS_DIED = "process_died"
     PIPELINE_MISSING = "pipeline_missing"
     STACK_ERROR = "stack_error"
+    REMOTE_JOB_FAILED = "remote_job_failed"
+    REMOTE_JOB_GONE = "remote_job_gone"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -155,6 +161,7 @@ class Run(models.Model):
     task_id = models.CharField(max_length=64, blank=True)
     remote_job_name = models.CharField(max_length=500, blank=True)
     remote_console_url = models.URLField(max_length=1000, blank=True)
+    remote_cancel_requested_at = models.DateTimeField(null=True, blank=True)
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
 
@@ -242,6 +249,13 @@ class Run(models.Model):
             cancel_requested_at=now,
             cancelled_by=actor,
         ):
+            from stacks.registry import remote_kinds
+
+            if self.stack.kind in remote_kinds():
+                from .remote_runs import start_reconcile_loop
+
+                # The loop passes the cancel on to the job at once, rather than at its next pass.
+                transaction.on_commit(start_reconcile_loop)
             return self
         self.refresh_from_db()
         if self.status == RunStatus.CANCELLING:
@@ -405,3 +419,56 @@ def role_in(project: Project, user: Any) -> str | None:
 def has_role(project: Project, user: Any, at_least: str) -> bool:
     role = role_in(project, user)
     return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(at_least)]
+
+
+class RunToken(models.Model):
+    """The remote runner's credential: it reports on this one run, and only while the run is active."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="token")
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    @classmethod
+    def issue(cls, run: Run) -> str:
+        secret = secrets.token_urlsafe(32)
+        cls.objects.update_or_create(run=run, defaults={"key_hash": _sha256(secret), "created_at": timezone.now()})
+        return f"fsr_{run.pk}_{secret}"
+
+    @classmethod
+    def authenticate(cls, key: str) -> RunToken | None:
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != "fsr" or not parts[1].isdigit():
+            return None
+        token = cls.objects.select_related("run").filter(run_id=int(parts[1])).first()
+        if token is None or not hmac.compare_digest(token.key_hash, _sha256(parts[2])):
+            return None
+        return token
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Lease(models.Model):
+    """A named job only one process should do at a time (the reconcile loop), held until it expires."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    @classmethod
+    def acquire(cls, name: str, holder: str, seconds: float) -> bool:
+        now = timezone.now()
+        until = now + timedelta(seconds=seconds)
+        if cls.objects.filter(Q(expires_at__lt=now) | Q(holder=holder), name=name).update(holder=holder, expires_at=until):
+            return True
+        try:
+            with transaction.atomic():
+                cls.objects.create(name=name, holder=holder, expires_at=until)
+        except IntegrityError:
+            return False
+        return True
+
+    @classmethod
+    def release(cls, name: str, holder: str) -> None:
+        cls.objects.filter(name=name, holder=holder).delete()

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from stacks.registry import remote_kinds
+
 from .models import FailureReason, Run, RunStatus, StepStatus
 
 REAPED_STATES = (RunStatus.RUNNING, RunStatus.CANCELLING)
@@ -24,7 +26,9 @@ def reap() -> list[int]:
     stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     host = socket.gethostname()
     dead = []
-    for run in Run.objects.filter(stale, status__in=REAPED_STATES, remote_job_name=""):
+    # Remote runs have no local worker to lose; the reconciler follows them instead.
+    local = Run.objects.exclude(stack__kind__in=remote_kinds())
+    for run in local.filter(stale, status__in=REAPED_STATES):
         seen = run.heartbeat_at or run.started_at
         message = (
             f"no heartbeat for {(now - seen).total_seconds():.0f} s (limit {timeout:g} s): "

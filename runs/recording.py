@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from flowsite.engine import ExecutionResult, RunObserver
@@ -53,18 +54,14 @@ def step_status(result: ExecutionResult) -> str:
 class RunRecorder(RunObserver):
     def __init__(self, run_id: int, step_ids: dict[str, int], next_seq: int, secrets: list[str] | None = None) -> None:
         self.run_id = run_id
-        self.sanitize = Sanitizer(secrets)
-        self.step_ids = step_ids
+        self.writer = BatchWriter(run_id, step_ids, next_seq, Sanitizer(secrets))
         self.current_step = ""
         # Lets output still in flight (a subprocess's, through a pipe) be told as the step's own.
         self.before_step_ends: Callable[[], None] | None = None
-        self._seq = itertools.count(next_seq)
         self._events: list[tuple[Any, ...]] = []
         self._cond = threading.Condition()
         self._closed = False
         self._stop = threading.Event()
-        self._artifact_ids: dict[str, int] = {}
-        self._step_states: dict[int, str] = {}
         self._then: Callable[[], None] | None = None
         self._failure: Exception | None = None
         self._thread = threading.Thread(target=self._write_loop, name="flowsite-recorder", daemon=True)
@@ -99,8 +96,7 @@ class RunRecorder(RunObserver):
 
     def unfinished_steps(self) -> bool:
         """After close(): whether any step never got a final state from this recorder."""
-        finished = sum(1 for status in self._step_states.values() if status in FINAL_STEP_STATES)
-        return finished < len(self.step_ids)
+        return self.writer.unfinished_steps()
 
     def close(self, then: Callable[[], None] | None = None) -> None:
         """Write everything queued so far, run `then` on the recorder's connection, and stop."""
@@ -146,7 +142,7 @@ class RunRecorder(RunObserver):
         for attempt in range(6):
             try:
                 with transaction.atomic():
-                    self._write(events)
+                    self.writer.write(events)
                 return
             except Exception:
                 logger.exception("recording run %s failed (attempt %d); trying again", self.run_id, attempt + 1)
@@ -154,7 +150,50 @@ class RunRecorder(RunObserver):
                 time.sleep(0.2 * 2**attempt)
         print(f"flowsite: gave up recording {len(events)} events of run {self.run_id}", file=sys.stderr)
 
-    def _write(self, events: list[tuple[Any, ...]]) -> None:
+class BatchWriter:
+    """Writes a run's events (step changes, log lines, artifacts, cache entries) in one batch.
+
+    It remembers what it wrote (steps' states, artifact ids, the next log sequence number), so
+    the run must have only one writer: the recorder thread of its process, or for a remote run
+    the API requests of its runner, one at a time.
+    """
+
+    def __init__(
+        self,
+        run_id: int,
+        step_ids: dict[str, int],
+        next_seq: int,
+        sanitize: Sanitizer,
+        step_states: dict[int, str] | None = None,
+        artifact_ids: dict[str, int] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.step_ids = step_ids
+        self.seq = itertools.count(next_seq)
+        self.sanitize = sanitize
+        self.step_states = step_states or {}
+        self.artifact_ids = artifact_ids or {}
+
+    @classmethod
+    def resume(cls, run_id: int, secrets: list[str]) -> BatchWriter:
+        """A writer that carries on from what the database already holds for the run."""
+        steps = list(StepRun.objects.filter(run_id=run_id).values_list("name", "pk", "status"))
+        last = LogLine.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
+        return cls(
+            run_id,
+            {name: pk for name, pk, _ in steps},
+            (last or 0) + 1,
+            Sanitizer(secrets),
+            step_states={pk: status for _, pk, status in steps},
+            artifact_ids=dict(Artifact.objects.filter(run_id=run_id).values_list("uri", "pk")),
+        )
+
+    def unfinished_steps(self) -> bool:
+        finished = sum(1 for status in self.step_states.values() if status in FINAL_STEP_STATES)
+        return finished < len(self.step_ids)
+
+    def write(self, events: list[tuple[Any, ...]]) -> None:
+        """Record a batch of events; call inside a transaction."""
         lines: list[tuple[Any, ...]] = []
         artifacts: list[Artifact] = []
         cache_entries: list[tuple[str, str, str, str]] = []
@@ -170,7 +209,7 @@ class RunRecorder(RunObserver):
                     continue
                 change = changes.get(step_id)
                 if change is None:
-                    change = changes[step_id] = _StepChange(step_id, self._step_states.get(step_id, StepStatus.PENDING))
+                    change = changes[step_id] = _StepChange(step_id, self.step_states.get(step_id, StepStatus.PENDING))
                 if kind == "start":
                     change.start(event[2], event[3])
                 else:
@@ -180,13 +219,13 @@ class RunRecorder(RunObserver):
             else:
                 cache_entries.append(event[1:])
         for artifact in Artifact.objects.bulk_create(artifacts):
-            self._artifact_ids[artifact.uri] = artifact.pk
+            self.artifact_ids[artifact.uri] = artifact.pk
         if cache_entries:
             CacheEntry.objects.bulk_create(
                 [
-                    CacheEntry(key=key, step=step, code_hash=code_hash, artifact_id=self._artifact_ids[uri])
+                    CacheEntry(key=key, step=step, code_hash=code_hash, artifact_id=self.artifact_ids[uri])
                     for key, step, code_hash, uri in cache_entries
-                    if uri in self._artifact_ids
+                    if uri in self.artifact_ids
                 ],
                 update_conflicts=True,
                 unique_fields=["key"],
@@ -200,7 +239,7 @@ class RunRecorder(RunObserver):
             # Numbered here, by the one writer, so sequence order is commit order: a reader tailing
             # with ?after=<seq> can never see line N+1 before line N is visible.
             [
-                (self.run_id, next(self._seq), step, stream, level, sanitize(text), ops.adapt_datetimefield_value(at))
+                (self.run_id, next(self.seq), step, stream, level, sanitize(text), ops.adapt_datetimefield_value(at))
                 for step, stream, level, text, at in lines
             ],
         )
@@ -209,7 +248,7 @@ class RunRecorder(RunObserver):
         """One statement for all the batch's step changes, each conditional on the step's last state."""
         if not changes:
             return
-        rows = [change.row(self._artifact_ids) for change in changes]
+        rows = [change.row(self.artifact_ids) for change in changes]
         with connection.cursor() as cursor:
             cursor.executemany(_UPDATE_STEP_SQL, rows)
             written = cursor.rowcount
@@ -220,10 +259,11 @@ class RunRecorder(RunObserver):
         ops = connection.ops
         events = []
         for change in changes:
-            self._step_states[change.step_id] = change.status
+            self.step_states[change.step_id] = change.status
             for old, new, reason, at in change.transitions:
                 events.append((self.run_id, change.step_id, old, new, reason, ops.adapt_datetimefield_value(at)))
         _insert_many(RunEvent, ["run_id", "step_id", "old_status", "new_status", "reason", "at"], events)
+
 
 
 def _insert_many(model: type[Any], columns: list[str], rows: list[tuple[Any, ...]]) -> None:

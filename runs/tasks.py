@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import execution, reaper
+from . import execution, reaper, remote_runs
 
 
 def execute_run(run_id: int) -> str:
@@ -12,3 +12,8 @@ def execute_run(run_id: int) -> str:
 def reap_dead_runs() -> str:
     dead = reaper.reap()
     return f"{len(dead)} dead run(s): {dead}" if dead else "no dead runs"
+
+
+def reconcile_remote_runs() -> str:
+    passes = remote_runs.reconcile_loop()
+    return f"{passes} reconcile pass(es)"

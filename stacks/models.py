@@ -67,7 +67,7 @@ class Stack(models.Model):
 
     def orchestrator(self) -> Any:
         kind = KINDS[self.kind]
-        return kind.load_orchestrator()(parse_config(self.kind, self.config), dict(self.secrets))
+        return kind.load_orchestrator().for_stack(parse_config(self.kind, self.config), dict(self.secrets))
 
     @classmethod
     def default(cls) -> Stack | None:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .kinds.local import LocalConfig
+from .kinds.vertex.config import VertexConfig
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class StackKind:
     label: str
     config: type[BaseModel]
     orchestrator: str
+    # Remote runs are watched by the reconciler, not by a local worker's heartbeat.
+    remote: bool = False
 
     def load_orchestrator(self) -> type[Any]:
         module, _, attribute = self.orchestrator.rpartition(".")
@@ -29,6 +32,9 @@ class StackKind:
 
 KINDS: dict[str, StackKind] = {
     "local": StackKind("local", "Local worker", LocalConfig, "stacks.kinds.local.LocalOrchestrator"),
+    "vertex": StackKind(
+        "vertex", "Google Vertex AI", VertexConfig, "stacks.kinds.vertex.orchestrator.VertexAIOrchestrator", remote=True
+    ),
 }
 
 
@@ -59,3 +65,7 @@ def parse_config(kind: str, config: Any) -> BaseModel:
             message = "unknown setting for this kind of stack" if error["type"] == "extra_forbidden" else error["msg"]
             errors.setdefault(field, message)
         raise ConfigError(errors) from None
+
+
+def remote_kinds() -> list[str]:
+    return [kind.name for kind in KINDS.values() if kind.remote]

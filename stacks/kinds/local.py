@@ -22,6 +22,10 @@ class LocalOrchestrator:
         self.config = config
         self.secrets = secrets
 
+    @classmethod
+    def for_stack(cls, config: LocalConfig, secrets: dict[str, str]) -> LocalOrchestrator:
+        return cls(config, secrets)
+
     def validate(self) -> bool:
         return True
 

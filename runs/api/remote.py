@@ -1,0 +1,186 @@
+"""What a remote runner (inside a Vertex AI job) uses: its run's settings, and a place to report.
+
+It authenticates with the run token the job was given, which opens these endpoints for that one
+run while the run is active, and nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema
+from rest_framework import authentication, exceptions, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from flowsite.engine import ExecutionResult
+
+from ..models import ACTIVE_RUN_STATES, Artifact, Run, RunStatus, RunToken
+from ..recording import BatchWriter
+
+MAX_EVENTS = 10_000
+
+
+class RunTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, RunToken] | None:
+        header = authentication.get_authorization_header(request).split()
+        if len(header) != 2 or header[0].lower() != b"bearer" or not header[1].startswith(b"fsr_"):
+            return None
+        token = RunToken.authenticate(header[1].decode("ascii", errors="replace"))
+        if token is None:
+            raise exceptions.AuthenticationFailed("invalid run token")
+        return RunnerUser(), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="run"'
+
+
+class RunTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "runs.api.remote.RunTokenAuthentication"
+    name = "runToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "The run token a remote job was given."}
+
+
+class RunnerUser:
+    """Who a remote runner is: authenticated for its run's endpoints, nobody anywhere else."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+
+class OwnRunWhileActive(permissions.BasePermission):
+    message = "this run token is for another run, or its run has ended"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        token = request.auth
+        return (
+            isinstance(token, RunToken)
+            and token.run_id == int(view.kwargs["pk"])
+            and Run.objects.filter(pk=token.run_id, status__in=ACTIVE_RUN_STATES).exists()
+        )
+
+
+class StepResultSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    error = serializers.CharField(allow_blank=True, allow_null=True, required=False, max_length=100_000)
+    duration_seconds = serializers.FloatField(min_value=0)
+    cached = serializers.BooleanField(default=False)
+    skipped = serializers.BooleanField(default=False)
+    artifact_uri = serializers.CharField(allow_null=True, required=False, max_length=1000)
+    retries = serializers.IntegerField(min_value=0, default=0)
+    cache_key = serializers.CharField(allow_null=True, required=False, max_length=64)
+
+
+class ReportEventSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["start", "finish", "log", "artifact"])
+    at = serializers.DateTimeField()
+    step = serializers.CharField(allow_blank=True, max_length=200)
+    attempt = serializers.IntegerField(min_value=1, required=False)
+    result = StepResultSerializer(required=False)
+    stream = serializers.ChoiceField(choices=["stdout", "stderr", "logging"], required=False)
+    level = serializers.CharField(max_length=16, required=False)
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, max_length=1_000_000)
+    name = serializers.CharField(max_length=200, required=False)
+    uri = serializers.CharField(max_length=1000, required=False)
+    size = serializers.IntegerField(min_value=0, required=False)
+    digest = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    type = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        required = {"start": ["attempt"], "finish": ["result"], "log": ["stream", "level", "text"],
+                    "artifact": ["name", "uri", "size"]}[attrs["kind"]]  # fmt: skip
+        missing = [name for name in required if name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: f"required for a {attrs['kind']} event" for name in missing})
+        if attrs["kind"] == "artifact" and not attrs["uri"].startswith(("gs://", "file://")):
+            raise serializers.ValidationError({"uri": "must be a gs:// or file:// URI"})
+        return attrs
+
+
+class ReportSerializer(serializers.Serializer):
+    events = ReportEventSerializer(many=True, max_length=MAX_EVENTS)
+
+
+class RemoteRunSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    pipeline = serializers.CharField()
+    code_version = serializers.CharField()
+    project = serializers.CharField()
+    params = serializers.DictField()
+    artifact_uri = serializers.CharField(allow_blank=True)
+    stop = serializers.BooleanField()
+
+
+class ReplySerializer(serializers.Serializer):
+    stop = serializers.BooleanField(help_text="True once the run is being cancelled: stop the steps.")
+    status = serializers.CharField()
+
+
+def _as_event(event: dict[str, Any], run_id: int) -> tuple[Any, ...]:
+    at: datetime = event["at"]
+    kind, step = event["kind"], event["step"]
+    if kind == "log":
+        return ("log", step, event["stream"], event["level"], event["text"], at)
+    if kind == "start":
+        return ("start", step, event["attempt"], at)
+    if kind == "finish":
+        result = event["result"]
+        return ("finish", step, ExecutionResult(step_name=step, output=None, **result), at)
+    return (
+        "artifact",
+        Artifact(
+            run_id=run_id, step=step, name=event["name"], uri=event["uri"], size=event["size"],
+            digest=event.get("digest", ""), type=event.get("type", ""), created_at=at,
+        ),
+    )  # fmt: skip
+
+
+class RemoteRunView(APIView):
+    """The run a remote runner executes: pipeline, parameters, and whether to stop."""
+
+    authentication_classes = [RunTokenAuthentication]
+    permission_classes = [OwnRunWhileActive]
+
+    @extend_schema(responses=RemoteRunSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        run = Run.objects.select_related("pipeline", "project", "stack").get(pk=pk)
+        data = {
+            "run": run.pk,
+            "pipeline": run.pipeline.name,
+            "code_version": run.pipeline.code_version,
+            "project": run.project.slug,
+            "params": run.params,
+            "artifact_uri": (run.stack.config or {}).get("artifact_uri") or "",
+            "stop": run.status == RunStatus.CANCELLING,
+        }
+        return Response(RemoteRunSerializer(data).data)
+
+
+class RemoteReportView(APIView):
+    """Step events, log lines and artifacts of the run, in order; the reply says whether to stop."""
+
+    authentication_classes = [RunTokenAuthentication]
+    permission_classes = [OwnRunWhileActive]
+
+    @extend_schema(request=ReportSerializer, responses=ReplySerializer)
+    def post(self, request: Request, pk: str) -> Response:
+        serializer = ReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = Run.objects.select_related("stack").get(pk=pk)
+        events = [_as_event(event, run.pk) for event in serializer.validated_data["events"]]
+        with transaction.atomic():
+            # One report at a time per run, so log sequence numbers follow the order of reports.
+            Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+            BatchWriter.resume(run.pk, run.stack.secret_values()).write(events)
+        status = Run.objects.values_list("status", flat=True).get(pk=run.pk)
+        return Response({"stop": status == RunStatus.CANCELLING, "status": status})

@@ -1,0 +1,207 @@
+"""Runs on remote stacks (Vertex AI): submit one job per run, then follow it until it ends.
+
+The worker that claims a run submits its job and records it; from then on the reconcile loop
+follows the job: it maps the job's state onto the run, passes a cancel request on (once), and
+finishes the run. Progress inside the job arrives from the remote runner through the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from flowsite.engine import ExecutionStatus, ResourceConfig
+from stacks.registry import remote_kinds
+
+from . import registry
+from .finishing import fail, finish_cancelled
+from .models import ACTIVE_RUN_STATES, FailureReason, Lease, Run, RunEvent, RunStatus, RunToken
+
+logger = logging.getLogger(__name__)
+
+LOOP_LEASE = "remote-reconcile-loop"
+# A claimed run with no job recorded after this long lost its worker mid-submission.
+SUBMIT_LEASE_SECONDS = 60
+
+
+def job_environment(run: Run, token: str, orchestrator: Any) -> dict[str, str]:
+    return {
+        **orchestrator.secrets,
+        "FLOWSITE_API_URL": settings.FLOWSITE_PUBLIC_URL,
+        "FLOWSITE_RUN_TOKEN": token,
+        "FLOWSITE_RUN_ID": str(run.pk),
+        "FLOWSITE_PIPELINES": ",".join(settings.FLOWSITE_PIPELINES),
+    }
+
+
+def _resources(pipeline_name: str) -> ResourceConfig | None:
+    pipeline = registry.get_pipeline(pipeline_name)
+    if pipeline is None:
+        return None
+    merged: ResourceConfig | None = None
+    for step in pipeline.steps:
+        if step.resources is not None:
+            merged = step.resources if merged is None else merged.merge(step.resources)
+    return merged
+
+
+def submit(run: Run, orchestrator: Any) -> None:
+    """Submit the claimed run's job, or adopt the one an earlier attempt submitted, and record it."""
+    job_name = orchestrator.find_job(run.pk)
+    if job_name is None:
+        token = RunToken.issue(run)
+        pipeline = registry.get_pipeline(run.pipeline.name)
+        if pipeline is None:
+            fail(run, FailureReason.PIPELINE_MISSING, f"pipeline {run.pipeline.name!r} is not among FLOWSITE_PIPELINES")
+            return
+        submission = orchestrator.run_pipeline(
+            pipeline,
+            str(run.pk),
+            resources=_resources(run.pipeline.name),
+            labels={"flowsite-project": run.project.slug},
+            env=job_environment(run, token, orchestrator),
+        )
+        job_name, reason = submission.job_id, f"submitted as Vertex AI job {submission.job_id}"
+    else:
+        reason = f"found Vertex AI job {job_name}, submitted by an earlier attempt"
+    record_job(run, orchestrator, job_name, reason)
+    start_reconcile_loop()
+
+
+def record_job(run: Run, orchestrator: Any, job_name: str, reason: str) -> None:
+    Run.objects.filter(pk=run.pk, remote_job_name="").update(
+        remote_job_name=job_name, remote_console_url=orchestrator.console_url(job_name), heartbeat_at=timezone.now()
+    )
+    run.remote_job_name = job_name
+    run.transition((RunStatus.RUNNING,), RunStatus.PROVISIONING, reason=reason)
+
+
+def start_reconcile_loop() -> None:
+    from django_q.tasks import async_task
+
+    async_task("runs.tasks.reconcile_remote_runs", task_name="reconcile-remote-runs")
+
+
+def active_remote_runs() -> Any:
+    return Run.objects.filter(stack__kind__in=remote_kinds(), status__in=ACTIVE_RUN_STATES).select_related(
+        "stack", "pipeline", "project"
+    )
+
+
+def reconcile_loop(max_seconds: float | None = None) -> int:
+    """Reconcile every few seconds while remote runs are active; one loop at a time (a lease)."""
+    interval = settings.FLOWSITE_RECONCILE_SECONDS
+    holder = f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
+    deadline = time.monotonic() + (max_seconds if max_seconds is not None else 3600)
+    passes = 0
+    while time.monotonic() < deadline:
+        if not Lease.acquire(LOOP_LEASE, holder, seconds=interval * 6):
+            return passes
+        if not active_remote_runs().exists():
+            break
+        reconcile_once()
+        passes += 1
+        close_old_connections()
+        time.sleep(interval)
+    Lease.release(LOOP_LEASE, holder)
+    return passes
+
+
+def reconcile_once() -> dict[str, int]:
+    """One pass over every active remote run; returns how many runs it looked at and how many ended."""
+    counts = {"runs": 0, "ended": 0}
+    orchestrators: dict[int, Any] = {}
+    for run in active_remote_runs():
+        orchestrator = orchestrators.get(run.stack_id)
+        if orchestrator is None:
+            orchestrator = orchestrators[run.stack_id] = run.stack.orchestrator()
+        counts["runs"] += 1
+        try:
+            if reconcile_run(run, orchestrator):
+                counts["ended"] += 1
+        except Exception:
+            # One run's trouble (Google unreachable, a bug) must not stop the others being followed.
+            logger.exception("reconciling run %s failed; trying again next pass", run.pk)
+    return counts
+
+
+def reconcile_run(run: Run, orchestrator: Any) -> bool:
+    """Bring the run in line with its job; True if the run ended."""
+    from stacks.kinds.vertex.orchestrator import JobGone, JobLookupError
+
+    if not run.remote_job_name:
+        _recover_submission(run, orchestrator)
+        return False
+    if run.status == RunStatus.CANCELLING and run.remote_cancel_requested_at is None:
+        _send_cancel(run, orchestrator)
+    try:
+        report = orchestrator.report(run.remote_job_name)
+    except JobGone as exc:
+        fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {exc}")
+        return True
+    except JobLookupError:
+        logger.warning("run %s: could not read its job's state; asking again next pass", run.pk, exc_info=True)
+        return False
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    return _apply(run, report)
+
+
+def _apply(run: Run, report: Any) -> bool:
+    status, state = report.status, report.state
+    if status is None or status == ExecutionStatus.PROVISIONING:
+        return False
+    if status == ExecutionStatus.RUNNING:
+        run.transition((RunStatus.PROVISIONING,), RunStatus.RUNNING, reason=f"job {state}")
+        return False
+    if status == ExecutionStatus.CANCELLING:
+        run.transition((RunStatus.PROVISIONING, RunStatus.RUNNING), RunStatus.CANCELLING, reason=f"job {state}")
+        return False
+    now = timezone.now()
+    if status == ExecutionStatus.CANCELLED:
+        return finish_cancelled(run, f"job {state}")
+    if status == ExecutionStatus.COMPLETED:
+        late = "; the cancel request came too late" if run.status == RunStatus.CANCELLING else ""
+        return run.transition(ACTIVE_RUN_STATES, RunStatus.COMPLETED, reason=f"job {state}{late}", finished_at=now)
+    message = f"Vertex AI job {state}: {report.error or 'no error message'}"
+    late = " (the cancel request came too late)" if run.status == RunStatus.CANCELLING else ""
+    return fail(run, FailureReason.REMOTE_JOB_FAILED, message + late)
+
+
+def _send_cancel(run: Run, orchestrator: Any) -> None:
+    """Ask Vertex to cancel the job, once: the run stays cancelling until Vertex says CANCELLED."""
+    if not Run.objects.filter(pk=run.pk, remote_cancel_requested_at__isnull=True).update(
+        remote_cancel_requested_at=timezone.now()
+    ):
+        return
+    try:
+        orchestrator.stop_run(run.remote_job_name)
+        reason = f"cancel sent to Vertex AI job {run.remote_job_name}"
+    except Exception as exc:
+        # Most often the job had just ended; its state, read next, decides how the run ends.
+        reason = f"Vertex AI refused the cancel: {exc}"
+    RunEvent.objects.create(run=run, old_status=run.status, new_status=run.status, reason=reason)
+
+
+def _recover_submission(run: Run, orchestrator: Any) -> None:
+    """A claimed run without a job: if its worker went quiet, adopt the job it submitted, or submit."""
+    stale = timezone.now() - timedelta(seconds=SUBMIT_LEASE_SECONDS)
+    if run.status != RunStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at > stale):
+        return
+    # Take the submission over; if someone else just did, leave it to them.
+    if not Run.objects.filter(pk=run.pk, heartbeat_at=run.heartbeat_at, remote_job_name="").update(
+        heartbeat_at=timezone.now()
+    ):
+        return
+    job_name = orchestrator.find_job(run.pk)
+    if job_name is not None:
+        record_job(run, orchestrator, job_name, f"found Vertex AI job {job_name} after its worker stopped")
+    else:
+        submit(run, orchestrator)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class VertexConfig(BaseModel):
+    """Settings of a Vertex AI stack. Validating them imports nothing from Google."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str = Field(min_length=1, description="Google Cloud project that runs the jobs.")
+    region: str = Field("us-central1", min_length=1)
+    staging_bucket: str | None = Field(None, description="gs://bucket for the SDK's staging files.")
+    service_account: str | None = Field(None, description="Service account the job runs as.")
+    network: str | None = Field(None, description="VPC network, projects/NUMBER/global/networks/NAME.")
+    encryption_key: str | None = Field(None, description="Customer-managed encryption key for the job.")
+    image: str | None = Field(None, description="Container image holding the project's code and Flowsite.")
+    machine_type: str | None = Field(None, description="Machine type; chosen from the steps' resources if empty.")
+    api_endpoint: str | None = Field(None, description="Private or test endpoint; http:// means plain HTTP, no auth.")
+    artifact_uri: str | None = Field(None, description="Where remote steps write outputs: gs://... or file://...")
+
+    @field_validator("staging_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("gs://"):
+            raise ValueError("must start with gs://")
+        return value
+
+    @field_validator("artifact_uri")
+    @classmethod
+    def _artifacts(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("gs://", "file://")):
+            raise ValueError("must start with gs:// or file://")
+        return value
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")) and "/" in value:
+            raise ValueError("must be a host name or an http(s):// URL")
+        return value

@@ -1,0 +1,291 @@
+"""VertexAIOrchestrator: the seed's contract, on google-cloud-aiplatform 2.7, imported only when used."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flowsite.engine import DockerConfig, ExecutionStatus, RemoteOrchestrator, ResourceConfig, SubmissionResult
+from flowsite.engine.resources import parse_bytes, parse_cpu
+
+from .states import status_for
+
+RUN_LABEL = "flowsite-run"
+PROJECT_LABEL = "flowsite-project"
+RUNNER_COMMAND = ["python", "-m", "flowsite.remote"]
+WAIT_POLL_SECONDS = 15
+LOOKUP_TIMEOUT_SECONDS = 10
+
+# Vertex's names for common accelerators, keyed by how people write them.
+_ACCELERATORS = {
+    "T4": "NVIDIA_TESLA_T4",
+    "V100": "NVIDIA_TESLA_V100",
+    "P100": "NVIDIA_TESLA_P100",
+    "P4": "NVIDIA_TESLA_P4",
+    "K80": "NVIDIA_TESLA_K80",
+    "A100": "NVIDIA_TESLA_A100",
+    "A100_80GB": "NVIDIA_A100_80GB",
+    "L4": "NVIDIA_L4",
+    "H100": "NVIDIA_H100_80GB",
+}
+_N1_SIZES = (2, 4, 8, 16, 32, 64, 96)
+_GIB = 2**30
+
+
+class JobLookupError(Exception):
+    """Vertex could not be asked, or did not say; ask again later. Never a reason to fail a run."""
+
+
+class JobGone(JobLookupError):
+    """Vertex says the job does not exist."""
+
+
+@dataclass
+class JobReport:
+    status: ExecutionStatus | None
+    state: str
+    error: str
+
+
+def accelerator_type(gpu: str) -> str:
+    key = gpu.strip().upper().replace("-", "_")
+    for prefix in ("NVIDIA_TESLA_", "NVIDIA_"):
+        if key.startswith(prefix) and key[len(prefix) :] in _ACCELERATORS:
+            return _ACCELERATORS[key[len(prefix) :]]
+    return _ACCELERATORS.get(key, key)
+
+
+def machine_type_for(resources: ResourceConfig) -> str:
+    """The smallest n1 machine with enough cores and memory (highmem when memory dominates)."""
+    if resources.machine_type:
+        return resources.machine_type
+    cores = float(parse_cpu(resources.cpu))
+    memory_gib = parse_bytes(resources.memory) / _GIB
+    for family, gib_per_core in (("n1-standard", 3.75), ("n1-highmem", 6.5)):
+        for size in _N1_SIZES:
+            if size >= cores and size * gib_per_core >= memory_gib:
+                return f"{family}-{size}"
+    raise ValueError(f"no n1 machine has {resources.cpu} cores and {resources.memory}; set machine_type")
+
+
+class VertexAIOrchestrator(RemoteOrchestrator):
+    """Submits runs as Vertex AI CustomJobs, reports their state and cancels them."""
+
+    def __init__(
+        self,
+        name: str = "vertex_ai",
+        project_id: str | None = None,
+        region: str = "us-central1",
+        service_account: str | None = None,
+        network: str | None = None,
+        encryption_key: str | None = None,
+        staging_bucket: str | None = None,
+        image: str | None = None,
+        machine_type: str | None = None,
+        api_endpoint: str | None = None,
+        artifact_uri: str | None = None,
+        credentials: Any = None,
+    ) -> None:
+        super().__init__(name)
+        self.project_id = project_id
+        self.region = region
+        self.service_account = service_account
+        self.network = network
+        self.encryption_key = encryption_key
+        self.staging_bucket = staging_bucket
+        self.image = image
+        self.machine_type = machine_type
+        self.api_endpoint = api_endpoint
+        self.artifact_uri = artifact_uri
+        self.credentials = credentials
+        # Set by for_stack(): exported to the job's environment like a local stack's.
+        self.secrets: dict[str, str] = {}
+
+    @classmethod
+    def for_stack(cls, config: Any, secrets: dict[str, str]) -> VertexAIOrchestrator:
+        orchestrator = cls(**config.model_dump())
+        orchestrator.secrets = dict(secrets)
+        return orchestrator
+
+    def validate(self) -> bool:
+        if not self.project_id:
+            raise ValueError("project_id is required for VertexAIOrchestrator")
+        if not self.staging_bucket:
+            raise ValueError("staging_bucket is required for VertexAIOrchestrator: the SDK stages jobs there")
+        if importlib.util.find_spec("google.cloud.aiplatform") is None:
+            raise ImportError(
+                "google-cloud-aiplatform is required for VertexAIOrchestrator. "
+                "Install with: pip install google-cloud-aiplatform"
+            )
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": "vertex_ai",
+            "project_id": self.project_id,
+            "region": self.region,
+            "service_account": self.service_account,
+            "network": self.network,
+        }
+
+    def console_url(self, job_name: str) -> str:
+        job_id = job_name.rsplit("/", 1)[-1]
+        return (
+            f"https://console.cloud.google.com/vertex-ai/locations/{self.region}/training/{job_id}/cpu"
+            f"?project={self.project_id}"
+        )
+
+    def _aiplatform(self) -> Any:
+        """The SDK, pointed at this stack. Its configuration is process-wide, so set it before each use."""
+        from google.cloud import aiplatform
+
+        options: dict[str, Any] = {"project": self.project_id, "location": self.region}
+        if self.staging_bucket:
+            options["staging_bucket"] = self.staging_bucket
+        if self.encryption_key:
+            options["encryption_spec_key_name"] = self.encryption_key
+        credentials = self.credentials
+        if self.api_endpoint:
+            options["api_endpoint"] = self.api_endpoint
+            if self.api_endpoint.startswith("http://"):
+                # A local endpoint (a test server): plain HTTP without Google's credential lookup.
+                from google.auth.credentials import AnonymousCredentials
+
+                credentials = credentials or AnonymousCredentials()
+                options["api_transport"] = "rest"
+        if credentials is not None:
+            options["credentials"] = credentials
+        aiplatform.init(**options)
+        return aiplatform
+
+    def worker_pool_specs(
+        self,
+        resources: ResourceConfig | None = None,
+        docker_config: DockerConfig | None = None,
+        env: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        resources = resources or ResourceConfig()
+        docker_config = docker_config or DockerConfig()
+        image = docker_config.image or self.image
+        if not image:
+            raise ValueError("no container image: set the stack's image or DockerConfig.image")
+        machine_spec: dict[str, Any] = {
+            "machine_type": self.machine_type if self.machine_type and not resources.machine_type
+            else machine_type_for(resources)
+        }
+        if resources.gpu and resources.gpu_count:
+            machine_spec["accelerator_type"] = accelerator_type(resources.gpu)
+            machine_spec["accelerator_count"] = resources.gpu_count
+        environment = {**docker_config.env_vars, **(env or {})}
+        container: dict[str, Any] = {
+            "image_uri": image,
+            "command": list(docker_config.command or RUNNER_COMMAND),
+            "env": [{"name": name, "value": value} for name, value in sorted(environment.items())],
+        }
+        if docker_config.args:
+            container["args"] = list(docker_config.args)
+        return [
+            {
+                "machine_spec": machine_spec,
+                "replica_count": 1,
+                "disk_spec": {"boot_disk_type": "pd-ssd", "boot_disk_size_gb": max(100, parse_bytes(resources.disk_size) // _GIB)},
+                "container_spec": container,
+            }
+        ]
+
+    def run_pipeline(
+        self,
+        pipeline: Any,
+        run_id: str,
+        resources: ResourceConfig | None = None,
+        docker_config: DockerConfig | None = None,
+        inputs: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SubmissionResult:
+        """Submit one CustomJob for the run and return at once; `wait()` polls it to the end."""
+        self.validate()
+        aiplatform = self._aiplatform()
+        labels = {RUN_LABEL: _label(run_id), **{k: _label(v) for k, v in kwargs.get("labels", {}).items()}}
+        job = aiplatform.CustomJob(
+            display_name=f"{_label(pipeline.name)}-{_label(run_id)[:8]}",
+            worker_pool_specs=self.worker_pool_specs(resources, docker_config, kwargs.get("env")),
+            labels=labels,
+        )
+        job.submit(service_account=self.service_account, network=self.network)
+        job_id = job.resource_name
+
+        def wait_for_completion() -> None:
+            while True:
+                try:
+                    status = self.get_run_status(job_id)
+                except JobGone:
+                    raise
+                except JobLookupError:
+                    status = None
+                if status is not None and status.is_finished:
+                    if not status.is_successful:
+                        raise RuntimeError(f"Vertex AI job {job_id} ended {status}")
+                    return
+                time.sleep(WAIT_POLL_SECONDS)
+
+        return SubmissionResult(
+            job_id=job_id,
+            wait_for_completion=wait_for_completion,
+            metadata={
+                "platform": "vertex_ai",
+                "project": self.project_id,
+                "region": self.region,
+                "job_name": job.display_name,
+                "console_url": self.console_url(job_id),
+            },
+        )
+
+    def _job_client(self) -> Any:
+        """The SDK's JobService client, for calls with our own timeout and no hidden retrying:
+        the SDK's own getters retry for minutes, which would stall a reconcile pass."""
+        return self._aiplatform().CustomJob._instantiate_client(location=self.region)
+
+    def report(self, job_id: str) -> JobReport:
+        """The job's state, our status for it and Vertex's error message; JobLookupError when unknown."""
+        from google.api_core import exceptions as google_errors
+
+        try:
+            job = self._job_client().get_custom_job(name=job_id, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
+        except google_errors.NotFound as exc:
+            raise JobGone(f"Vertex AI has no job {job_id}: {exc.message}") from None
+        except Exception as exc:
+            raise JobLookupError(f"could not look up {job_id}: {exc}") from None
+        state = job.state
+        error = job.error.message if job.error else ""
+        return JobReport(status=status_for(state), state=getattr(state, "name", str(state)), error=error)
+
+    def get_run_status(self, job_id: str) -> ExecutionStatus:
+        status = self.report(job_id).status
+        if status is None:
+            raise JobLookupError(f"Vertex AI gave no state for {job_id}")
+        return status
+
+    def stop_run(self, job_id: str, graceful: bool = True) -> None:
+        """Ask Vertex to cancel the job; it goes CANCELLING, then CANCELLED (or ends on its own first)."""
+        self._job_client().cancel_custom_job(name=job_id, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
+
+    def find_job(self, run_id: str) -> str | None:
+        """The job already submitted for this run, found by its label, if any."""
+        aiplatform = self._aiplatform()
+        jobs = aiplatform.CustomJob.list(filter=f'labels.{RUN_LABEL}="{_label(run_id)}"')
+        return jobs[0].resource_name if jobs else None
+
+    def execute(self, run: Any) -> None:
+        from runs.remote_runs import submit
+
+        submit(run, self)
+
+
+def _label(value: object) -> str:
+    """A Vertex label value: lowercase letters, digits, - and _, at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]

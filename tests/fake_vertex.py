@@ -1,0 +1,209 @@
+"""A small Vertex AI JobService over plain HTTP, for the unmodified aiplatform SDK (REST transport).
+
+Jobs go QUEUED -> PENDING -> RUNNING -> SUCCEEDED or FAILED, one step every `step_seconds`.
+On RUNNING the job's container command really runs, as a local subprocess with the job's
+environment (the image is ignored), so the remote runner calls back the live control plane;
+its exit code decides SUCCEEDED or FAILED. Cancel goes CANCELLING, then CANCELLED, and kills
+the subprocess's process group. Routes and bodies follow Vertex's REST API (proto JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+JOB_PATH = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/customJobs(?:/(\d+))?(:cancel)?$")
+FINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"}
+
+
+class FakeJob:
+    def __init__(self, name: str, body: dict[str, Any]) -> None:
+        self.name = name
+        self.body = body
+        self.state = "JOB_STATE_QUEUED"
+        self.error: dict[str, Any] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output = b""
+        self.cancel_requested = False
+        self.changed_at = time.monotonic()
+
+    def as_json(self) -> dict[str, Any]:
+        job = {**self.body, "name": self.name, "state": self.state, "createTime": "2026-01-01T00:00:00Z"}
+        if self.error:
+            job["error"] = self.error
+        return job
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.body.get("labels", {})
+
+
+class FakeVertex:
+    def __init__(self, step_seconds: float = 0.05) -> None:
+        self.step_seconds = step_seconds
+        self.jobs: dict[str, FakeJob] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._ids = count(1)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            # Without it every response waits for a delayed ACK: ~45 ms a request.
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                server._handle(self, "POST")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._threads = [
+            threading.Thread(target=self.httpd.serve_forever, daemon=True),
+            threading.Thread(target=self._advance_loop, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # Test controls
+
+    def job_for_run(self, run_id: int) -> FakeJob | None:
+        return next((job for job in self.jobs.values() if job.labels.get("flowsite-run") == str(run_id)), None)
+
+    def vanish(self, name: str) -> None:
+        with self._lock:
+            job = self.jobs.pop(name)
+        self._kill(job)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for job in list(self.jobs.values()):
+            self._kill(job)
+
+    # HTTP
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlparse(handler.path)
+        self.requests.append((method, url.path))
+        match = JOB_PATH.match(unquote(url.path))
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = json.loads(handler.rfile.read(length) or b"{}") if length else {}
+        if not match:
+            return self._send(handler, 404, _error(404, f"no route {url.path}", "NOT_FOUND"))
+        parent, job_id, cancel = match.groups()
+        if method == "POST" and job_id is None:
+            return self._send(handler, 200, self._create(parent, body).as_json())
+        if method == "GET" and job_id is None:
+            return self._send(handler, 200, {"customJobs": self._list(parent, parse_qs(url.query))})
+        name = f"{parent}/customJobs/{job_id}"
+        job = self.jobs.get(name)
+        if job is None:
+            return self._send(handler, 404, _error(404, f"CustomJob {name} not found", "NOT_FOUND"))
+        if method == "POST" and cancel:
+            with self._lock:
+                if job.state in FINAL:
+                    return self._send(handler, 400, _error(400, f"job {name} is already finished", "FAILED_PRECONDITION"))
+                job.cancel_requested = True
+                self._move(job, "JOB_STATE_CANCELLING")
+            return self._send(handler, 200, {})
+        return self._send(handler, 200, job.as_json())
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _create(self, parent: str, body: dict[str, Any]) -> FakeJob:
+        with self._lock:
+            job = FakeJob(f"{parent}/customJobs/{next(self._ids)}", body)
+            self.jobs[job.name] = job
+        return job
+
+    def _list(self, parent: str, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        wanted = {}
+        for clause in query.get("filter", []):
+            found = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"([^"]*)"', clause.strip())
+            if found:
+                wanted[found.group(1)] = found.group(2)
+        return [
+            job.as_json()
+            for job in list(self.jobs.values())
+            if job.name.startswith(parent) and all(job.labels.get(k) == v for k, v in wanted.items())
+        ]
+
+    # The jobs' lives
+
+    def _move(self, job: FakeJob, state: str) -> None:
+        job.state = state
+        job.changed_at = time.monotonic()
+
+    def _advance_loop(self) -> None:
+        while not self._stopping.wait(0.01):
+            now = time.monotonic()
+            with self._lock:
+                jobs = list(self.jobs.values())
+            for job in jobs:
+                with self._lock:
+                    self._advance(job, now)
+
+    def _advance(self, job: FakeJob, now: float) -> None:
+        due = now - job.changed_at >= self.step_seconds
+        if job.state == "JOB_STATE_CANCELLING":
+            if due:
+                self._kill(job)
+                self._move(job, "JOB_STATE_CANCELLED")
+        elif job.state == "JOB_STATE_QUEUED" and due:
+            self._move(job, "JOB_STATE_PENDING")
+        elif job.state == "JOB_STATE_PENDING" and due:
+            job.process = self._start(job)
+            self._move(job, "JOB_STATE_RUNNING")
+        elif job.state == "JOB_STATE_RUNNING" and job.process is not None and job.process.poll() is not None:
+            if job.process.returncode == 0:
+                self._move(job, "JOB_STATE_SUCCEEDED")
+            else:
+                message = f"The replica workerpool0-0 exited with a non-zero status of {job.process.returncode}."
+                job.error = {"code": 3, "message": message}
+                self._move(job, "JOB_STATE_FAILED")
+
+    def _start(self, job: FakeJob) -> subprocess.Popen[bytes]:
+        container = job.body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]
+        command = [sys.executable if part == "python" else part for part in container["command"]]
+        command += container.get("args", [])
+        env = {**os.environ, **{item["name"]: item["value"] for item in container.get("env", [])}}
+        env["PYTHONPATH"] = str(ROOT)
+        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+    def _kill(self, job: FakeJob) -> None:
+        if job.process is not None and job.process.poll() is None:
+            try:
+                os.killpg(job.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            job.process.wait()
+
+
+def _error(code: int, message: str, status: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status}}
