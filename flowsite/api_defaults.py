@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
@@ -69,6 +70,9 @@ class Conflict(exceptions.APIException):
         self.extra = extra
 
 
+BAD_CURSOR = "not a cursor this API gave out"
+
+
 class CursorPagination(pagination.CursorPagination):
     """Newest first, fast at any depth; a malformed cursor is a 400 that says so."""
 
@@ -81,4 +85,11 @@ class CursorPagination(pagination.CursorPagination):
         try:
             return super().decode_cursor(request)
         except exceptions.NotFound:
-            raise exceptions.ValidationError({"cursor": "not a cursor this API gave out"}) from None
+            raise exceptions.ValidationError({"cursor": BAD_CURSOR}) from None
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError:
+            # A cursor that decodes but holds a position the ordering field cannot take.
+            raise exceptions.ValidationError({"cursor": BAD_CURSOR}) from None

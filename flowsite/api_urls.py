@@ -6,7 +6,9 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiTokenViewSet
 from runs.api.remote import RemoteReportView, RemoteRunView
-from runs.api.views import ArtifactViewSet, MemberViewSet, PipelineViewSet, ProjectViewSet, RunViewSet
+from runs.api.views import (
+    ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
+)  # fmt: skip
 from stacks.api import StackViewSet
 
 router = DefaultRouter()
@@ -14,6 +16,7 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/members", MemberViewSet, basename="member")
 router.register("stacks", StackViewSet, basename="stack")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register(r"pipelines/(?P<pipeline_name>[^/]+)/runs", PipelineRunViewSet, basename="pipeline-run")
 router.register("runs", RunViewSet, basename="run")
 router.register("artifacts", ArtifactViewSet, basename="artifact")
 router.register("tokens", ApiTokenViewSet, basename="token")

@@ -28,6 +28,8 @@ class StackSerializer(serializers.ModelSerializer):
         model = Stack
         fields = ["id", "name", "kind", "description", "config", "secrets", "secrets_set", "is_default", "updated_at"]
         read_only_fields = ["id", "updated_at"]
+        # One default at a time is kept by Stack.save(), which hands the flag over; not refused here.
+        extra_kwargs = {"is_default": {"validators": []}}
 
     def get_secrets_set(self, stack: Stack) -> list[str]:
         return stack.secret_names()

@@ -72,7 +72,7 @@ class PipelineSerializer(serializers.ModelSerializer):
         fields = ["name", "description", "code_version", "module", "dag", "parameters", "created_at", "runs_url"]
 
     def get_runs_url(self, definition: PipelineDef) -> str:
-        return self.context["request"].build_absolute_uri(reverse("pipeline-runs", args=[definition.name]))
+        return self.context["request"].build_absolute_uri(reverse("pipeline-run-list", args=[definition.name]))
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}})
@@ -102,8 +102,9 @@ class RunSerializer(serializers.ModelSerializer):
     pipeline = serializers.CharField(source="pipeline.name", read_only=True)
     code_version = serializers.CharField(source="pipeline.code_version", read_only=True)
     stack = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    failure_reason = serializers.CharField(read_only=True, help_text="Why the run ended unsuccessfully; empty otherwise.")
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     steps_total = serializers.IntegerField(read_only=True)
     steps_done = serializers.IntegerField(read_only=True)
@@ -147,7 +148,7 @@ class TriggerSerializer(serializers.Serializer):
 
 class RunEventSerializer(serializers.ModelSerializer):
     step = serializers.CharField(source="step.name", read_only=True, allow_null=True, default=None)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RunEvent

@@ -138,13 +138,22 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
         latest = PipelineDef.objects.filter(name=OuterRef("name")).order_by("-created_at", "-id").values("pk")[:1]
         return PipelineDef.objects.filter(pk=Subquery(latest)).order_by("name")
 
-    @extend_schema(responses=s.RunSerializer(many=True), filters=True)
-    @action(detail=True, url_path="runs", url_name="runs")
-    def runs(self, request: Request, name: str) -> Response:
-        runs = runs_for_listing(Run.objects.visible_to(request.user).filter(pipeline__name=name))
-        paginator = CursorPagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        return paginator.get_paginated_response(s.RunSerializer(page, many=True, context={"request": request}).data)
+
+
+class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """A pipeline's run history (runs of projects you belong to), newest first."""
+
+    serializer_class = s.RunSerializer
+    pagination_class = CursorPagination
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = RunFilter
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[Run]:
+        if getattr(self, "swagger_fake_view", False):
+            return Run.objects.none()
+        runs = Run.objects.visible_to(self.request.user).filter(pipeline__name=self.kwargs["pipeline_name"])
+        return runs_for_listing(runs)
 
 
 class PlainTextRenderer(renderers.BaseRenderer):
@@ -235,8 +244,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return self._respond(new, status.HTTP_201_CREATED)
 
     def _readable_run(self) -> Run:
-        run = get_object_or_404(Run.objects.visible_to(self.request.user), pk=self.kwargs["pk"])
-        return run
+        pk = self.kwargs["pk"]
+        if not str(pk).isdigit():
+            raise exceptions.NotFound()
+        return get_object_or_404(Run.objects.visible_to(self.request.user), pk=pk)
 
     @extend_schema(responses=s.StepRunSerializer(many=True), filters=False)
     @action(detail=True, pagination_class=None, filter_backends=[])

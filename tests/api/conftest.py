@@ -1,0 +1,106 @@
+"""Users in a project, API clients for each of them, and the objects the API tests act on.
+
+The project "ml" has an owner (olivia), a member (marco) and a viewer (vera); oscar is an
+outsider with a project of his own ("lab"); stella is staff (and no member of "ml").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from runs.models import Project
+from runs.registry import sync_pipelines
+from stacks.models import Stack
+from tests.factories import make_project, make_stack, make_user
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    return make_user("olivia")
+
+
+@pytest.fixture
+def member(db: Any) -> Any:
+    return make_user("marco")
+
+
+@pytest.fixture
+def viewer(db: Any) -> Any:
+    return make_user("vera")
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    return make_user("oscar")
+
+
+@pytest.fixture
+def staff(db: Any) -> Any:
+    return make_user("stella", is_staff=True)
+
+
+@pytest.fixture
+def project(owner: Any, member: Any, viewer: Any) -> Project:
+    return make_project("ml", name="Machine learning", members={"owner": owner, "member": member, "viewer": viewer})
+
+
+@pytest.fixture
+def other_project(outsider: Any) -> Project:
+    """A project the outsider owns and nobody from "ml" belongs to."""
+    return make_project("lab", members={"owner": outsider})
+
+
+@pytest.fixture
+def stack(db: Any) -> Stack:
+    return make_stack()
+
+
+@pytest.fixture
+def pipelines(db: Any) -> None:
+    sync_pipelines()
+
+
+@pytest.fixture
+def ready(project: Project, stack: Stack, pipelines: None) -> Project:
+    """The project "ml" with its people, a default local stack and the recorded test pipelines."""
+    return project
+
+
+@pytest.fixture
+def cluster(transactional_db: Any, ready: Project) -> Any:
+    """A real qcluster with two workers on the test database."""
+    from tests.cluster import Cluster
+
+    running = Cluster(workers=2)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def anonymous(db: Any) -> APIClient:
+    """A client that is not signed in."""
+    return APIClient()
+
+
+@pytest.fixture
+def api(db: Any) -> Callable[..., APIClient]:
+    """`api(user, auth="session"|"token"|"bearer")`: an APIClient signed in as `user` (anonymous for None)."""
+
+    def make(user: Any = None, auth: str = "session", csrf: bool = False) -> APIClient:
+        client = APIClient(enforce_csrf_checks=csrf)
+        if user is None:
+            return client
+        if auth == "session":
+            client.force_login(user)
+        else:
+            _, key = ApiToken.issue(user, f"{auth} for tests")
+            keyword = "Bearer" if auth == "bearer" else "Token"
+            client.credentials(HTTP_AUTHORIZATION=f"{keyword} {key}")
+        return client
+
+    return make
+
