@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 LOOP_LEASE = "remote-reconcile-loop"
 # A claimed run with no job recorded after this long lost its worker mid-submission.
 SUBMIT_LEASE_SECONDS = 60
+CANCELLING_POLL_SECONDS = 0.5
+LOOKUP_THREADS = 8
 
 
 def job_environment(run: Run, token: str, orchestrator: Any) -> dict[str, str]:
@@ -110,47 +113,64 @@ def reconcile_loop(max_seconds: float | None = None) -> int:
         reconcile_once()
         passes += 1
         close_old_connections()
-        time.sleep(interval)
+        # While a cancel is on its way, look more often: the user is waiting to see it land.
+        cancelling = active_remote_runs().filter(status=RunStatus.CANCELLING).exists()
+        time.sleep(min(interval, CANCELLING_POLL_SECONDS) if cancelling else interval)
     Lease.release(LOOP_LEASE, holder)
     return passes
 
 
 def reconcile_once() -> dict[str, int]:
     """One pass over every active remote run; returns how many runs it looked at and how many ended."""
-    counts = {"runs": 0, "ended": 0}
+    runs = list(active_remote_runs())
     orchestrators: dict[int, Any] = {}
-    for run in active_remote_runs():
-        orchestrator = orchestrators.get(run.stack_id)
-        if orchestrator is None:
-            orchestrator = orchestrators[run.stack_id] = run.stack.orchestrator()
-        counts["runs"] += 1
+    for run in runs:
+        if run.stack_id not in orchestrators:
+            orchestrators[run.stack_id] = run.stack.orchestrator()
+    # Jobs are looked up side by side: each lookup is a round trip to Google, the rest is quick.
+    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
+        reports = {
+            run.pk: pool.submit(_lookup, orchestrators[run.stack_id], run.remote_job_name)
+            for run in runs
+            if run.remote_job_name
+        }
+    counts = {"runs": len(runs), "ended": 0}
+    for run in runs:
         try:
-            if reconcile_run(run, orchestrator):
+            if reconcile_run(run, orchestrators[run.stack_id], reports[run.pk].result() if run.pk in reports else None):
                 counts["ended"] += 1
         except Exception:
-            # One run's trouble (Google unreachable, a bug) must not stop the others being followed.
+            # One run's trouble (a bug, the database) must not stop the others being followed.
             logger.exception("reconciling run %s failed; trying again next pass", run.pk)
     return counts
 
 
-def reconcile_run(run: Run, orchestrator: Any) -> bool:
-    """Bring the run in line with its job; True if the run ended."""
-    from stacks.kinds.vertex.orchestrator import JobGone, JobLookupError
+def _lookup(orchestrator: Any, job_name: str) -> Any:
+    """The job's report, or the exception that asking for it raised."""
+    try:
+        return orchestrator.report(job_name)
+    except Exception as exc:
+        return exc
+
+
+def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
+    """Bring the run in line with its job (given its report, or asked here); True if the run ended."""
+    from stacks.kinds.vertex.orchestrator import JobGone
 
     if not run.remote_job_name:
         _recover_submission(run, orchestrator)
         return False
     if run.status == RunStatus.CANCELLING and run.remote_cancel_requested_at is None:
         _send_cancel(run, orchestrator)
-    try:
-        report = orchestrator.report(run.remote_job_name)
-    except JobGone as exc:
-        fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {exc}")
+        report = None  # the job's state changed with the cancel: ask again
+    if report is None:
+        report = _lookup(orchestrator, run.remote_job_name)
+    if isinstance(report, JobGone):
+        fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {report}")
         return True
-    except JobLookupError:
-        logger.warning("run %s: could not read its job's state; asking again next pass", run.pk, exc_info=True)
+    if isinstance(report, Exception):
+        logger.warning("run %s: could not read its job's state (%s); asking again next pass", run.pk, report)
         return False
-    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     return _apply(run, report)
 
 

@@ -51,8 +51,10 @@ class FakeJob:
 
 
 class FakeVertex:
-    def __init__(self, step_seconds: float = 0.05) -> None:
+    def __init__(self, step_seconds: float = 0.05, latency_seconds: float = 0.0) -> None:
         self.step_seconds = step_seconds
+        # Google answers in tens of milliseconds, not in microseconds: benchmarks can say so.
+        self.latency_seconds = latency_seconds
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[tuple[str, str]] = []
         self._ids = count(1)
@@ -129,6 +131,8 @@ class FakeVertex:
         return self._send(handler, 200, job.as_json())
 
     def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
         data = json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")

@@ -103,6 +103,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         self.credentials = credentials
         # Set by for_stack(): exported to the job's environment like a local stack's.
         self.secrets: dict[str, str] = {}
+        self._client: Any = None
 
     @classmethod
     def for_stack(cls, config: Any, secrets: dict[str, str]) -> VertexAIOrchestrator:
@@ -246,9 +247,22 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         )
 
     def _job_client(self) -> Any:
-        """The SDK's JobService client, for calls with our own timeout and no hidden retrying:
-        the SDK's own getters retry for minutes, which would stall a reconcile pass."""
-        return self._aiplatform().CustomJob._instantiate_client(location=self.region)
+        """Vertex's JobService client, made once: for calls with our own timeout and no hidden
+        retrying (the SDK's getters retry for minutes, which would stall a reconcile pass)."""
+        if self._client is None:
+            from google.api_core.client_options import ClientOptions
+            from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+
+            endpoint = self.api_endpoint or f"{self.region}-aiplatform.googleapis.com"
+            options: dict[str, Any] = {"client_options": ClientOptions(api_endpoint=endpoint)}
+            if endpoint.startswith("http://"):
+                from google.auth.credentials import AnonymousCredentials
+
+                options.update(transport="rest", credentials=self.credentials or AnonymousCredentials())
+            elif self.credentials is not None:
+                options["credentials"] = self.credentials
+            self._client = JobServiceClient(**options)
+        return self._client
 
     def report(self, job_id: str) -> JobReport:
         """The job's state, our status for it and Vertex's error message; JobLookupError when unknown."""

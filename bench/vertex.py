@@ -1,0 +1,156 @@
+"""Vertex AI figures against the local fake Vertex server (tests/fake_vertex.py), on a scratch database.
+
+    python -m bench.vertex
+
+Prints: trigger to job submitted (through the worker's path), the cost of one reconcile pass with
+200 active jobs (time and requests), and cancel request to `cancelled` when the fake server's state
+changes take one second each. Targets: none given; issue 5 asks for the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-vertex-"))
+os.environ.pop("REDIS_URL", None)
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="flowsite.settings",
+    DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
+    FLOWSITE_PIPELINES="tests.pipelines",
+    FLOWSITE_ARTIFACT_ROOT=str(SCRATCH / "artifacts"),
+    LOG_LEVEL="WARNING",
+)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from runs.execution import execute_run  # noqa: E402
+from runs.models import Project, Run, RunEvent, StepRun, StepStatus  # noqa: E402
+from runs.registry import sync_pipelines  # noqa: E402
+from runs.remote_runs import reconcile_once  # noqa: E402
+from stacks.models import Stack  # noqa: E402
+from tests.fake_vertex import FakeVertex  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition not met in time")
+        time.sleep(0.01)
+    return value
+
+
+def vertex_stack(server: FakeVertex, name: str) -> Stack:
+    config = {
+        "project_id": "bench", "staging_bucket": "gs://bench", "image": "bench:1",
+        "api_endpoint": server.url, "artifact_uri": f"file://{SCRATCH}/remote",
+    }  # fmt: skip
+    return Stack.objects.create(name=name, kind="vertex", config=config)
+
+
+def trigger_to_submitted(project: Project, runs: int) -> None:
+    server = FakeVertex(step_seconds=3600)  # jobs stay queued: this measures submission only
+    stack = vertex_stack(server, "submit")
+    latencies = []
+    for _ in range(runs):
+        run = Run.objects.trigger(project=project, pipeline="greeting", stack=stack)
+        execute_run(run.pk)
+        submitted = RunEvent.objects.get(run=run, new_status="provisioning").at
+        latencies.append((submitted - run.created_at).total_seconds() * 1000)
+    Run.objects.filter(stack=stack).update(status="cancelled")
+    server.stop()
+    print(f"trigger -> job submitted ({runs} runs, worker path): p50 {statistics.median(latencies):5.0f} ms  "
+          f"p95 {sorted(latencies)[int(0.95 * (len(latencies) - 1))]:5.0f} ms")  # fmt: skip
+
+
+def reconcile_cost(project: Project, active: int, latency: float) -> None:
+    server = FakeVertex(step_seconds=3600, latency_seconds=latency)
+    stack = vertex_stack(server, f"reconcile-{latency}")
+    for _ in range(active):
+        execute_run(Run.objects.trigger(project=project, pipeline="greeting", stack=stack).pk)
+    reconcile_once()  # warm: the SDK's clients and imports
+    passes = []
+    for _ in range(5):
+        before = len(server.requests)
+        start = time.perf_counter()
+        counts = reconcile_once()
+        passes.append((time.perf_counter() - start, len(server.requests) - before, counts["runs"]))
+    Run.objects.filter(stack=stack).update(status="cancelled")
+    server.stop()
+    seconds = statistics.median(p[0] for p in passes)
+    runs = passes[0][2]
+    print(f"reconcile pass, {runs} active jobs, {latency * 1000:.0f} ms per Vertex request: "
+          f"{seconds * 1000:6.0f} ms ({seconds / runs * 1000:.2f} ms/run), "
+          f"{passes[0][1]} requests ({passes[0][1] / runs:.1f}/run)")  # fmt: skip
+
+
+def cancel_latency(project: Project, repeats: int) -> None:
+    server = FakeVertex(step_seconds=1.0)
+    stack = vertex_stack(server, "cancel")
+    port = free_port()
+    settings.FLOWSITE_PUBLIC_URL = f"http://127.0.0.1:{port}"
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    from runs.remote_runs import CANCELLING_POLL_SECONDS
+
+    interval = min(settings.FLOWSITE_RECONCILE_SECONDS, CANCELLING_POLL_SECONDS)
+    latencies = []
+    try:
+        for _ in range(repeats):
+            run = Run.objects.trigger(project=project, pipeline="lingering", stack=stack, params={"mode": "c"})
+            execute_run(run.pk)
+
+            def step_running() -> bool:
+                reconcile_once()
+                return StepRun.objects.filter(run=run, status=StepStatus.RUNNING).exists()
+
+            wait_for(step_running)
+            Run.objects.get(pk=run.pk).cancel()
+            # As the reconcile loop does it while a cancel is on its way: a pass, then a short pause.
+            while not Run.objects.get(pk=run.pk).is_finished:
+                reconcile_once()
+                if not Run.objects.get(pk=run.pk).is_finished:
+                    time.sleep(interval)
+            run.refresh_from_db()
+            latencies.append((run.finished_at - run.cancel_requested_at).total_seconds())
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        server.stop()
+    print(f"cancel -> cancelled, fake state changes 1 s, reconcile every {interval:g} s while cancelling ({repeats} runs): "
+          f"median {statistics.median(latencies):.2f} s  max {max(latencies):.2f} s")  # fmt: skip
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    sync_pipelines()
+    project = Project.objects.create(slug="bench", name="Bench")
+    cancel_latency(project, 3)
+    trigger_to_submitted(project, 20)
+    reconcile_cost(project, 200, latency=0.0)
+    reconcile_cost(project, 200, latency=0.05)
+
+
+if __name__ == "__main__":
+    main()
