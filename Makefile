@@ -31,6 +31,7 @@ run: setup
 bench: setup
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.control_plane
+	$(BIN)/python -m bench.vertex
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache
