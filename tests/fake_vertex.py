@@ -51,8 +51,10 @@ class FakeJob:
 
 
 class FakeVertex:
-    def __init__(self, step_seconds: float = 0.05, latency_seconds: float = 0.0) -> None:
+    def __init__(self, step_seconds: float = 0.05, latency_seconds: float = 0.0, cancel_seconds: float | None = None) -> None:
         self.step_seconds = step_seconds
+        # How long CANCELLING lasts before the process is killed (default: one step).
+        self.cancel_seconds = step_seconds if cancel_seconds is None else cancel_seconds
         # Google answers in tens of milliseconds, not in microseconds: benchmarks can say so.
         self.latency_seconds = latency_seconds
         self.jobs: dict[str, FakeJob] = {}
@@ -176,7 +178,7 @@ class FakeVertex:
     def _advance(self, job: FakeJob, now: float) -> None:
         due = now - job.changed_at >= self.step_seconds
         if job.state == "JOB_STATE_CANCELLING":
-            if due:
+            if now - job.changed_at >= self.cancel_seconds:
                 self._kill(job)
                 self._move(job, "JOB_STATE_CANCELLED")
         elif job.state == "JOB_STATE_QUEUED" and due:

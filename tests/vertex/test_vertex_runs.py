@@ -184,3 +184,27 @@ def test_the_run_token_works_for_its_own_active_run_only(vertex_project, fake_ve
     assert client.get(f"/api/remote/runs/{first.pk}/").status_code == 403, "the token expires with its run"
     client.credentials(HTTP_AUTHORIZATION=f"Bearer fsr_{first.pk}_forged")
     assert client.get(f"/api/remote/runs/{first.pk}/").status_code == 401
+
+
+def test_the_runner_stops_its_step_when_a_report_reply_says_the_run_is_cancelling(vertex_stack, vertex_project):
+    from tests.fake_vertex import FakeVertex
+
+    # Vertex takes its time to kill the job here, so the runner's own stop is what ends the step.
+    slow_cancel = FakeVertex(step_seconds=0.05, cancel_seconds=30)
+    try:
+        vertex_stack.config = {**vertex_stack.config, "api_endpoint": slow_cancel.url}
+        vertex_stack.save()
+        run = start(vertex_project, "lingering", mode="python", seconds=60)
+        reconcile_until(run, lambda r: r.steps.filter(status=StepStatus.RUNNING).exists(), what="the step to run")
+        Run.objects.get(pk=run.pk).cancel()
+        reconcile_once()  # sends the cancel; Vertex now says CANCELLING for 30 s
+        step = run.steps.get()
+        wait_for(lambda: run.steps.get().status == StepStatus.CANCELLED, timeout=15, what="the runner to stop the step")
+        step.refresh_from_db()
+        assert step.error == "Execution stopped by user"
+        job = slow_cancel.jobs[run.remote_job_name]
+        wait_for(lambda: job.process.poll() is not None, timeout=15, what="the runner to exit")
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLING, "the run waits for Vertex to say CANCELLED"
+    finally:
+        slow_cancel.stop()
