@@ -9,7 +9,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination, status
+from drf_spectacular import openapi
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -93,3 +94,38 @@ class CursorPagination(pagination.CursorPagination):
         except DjangoValidationError:
             # A cursor that decodes but holds a position the ordering field cannot take.
             raise exceptions.ValidationError({"cursor": BAD_CURSOR}) from None
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+    fields = serializers.DictField(child=serializers.CharField(), help_text="Each bad input and why.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class AutoSchema(openapi.AutoSchema):
+    """Every operation documents the error body it can answer with, not only its success."""
+
+    ERROR_CODES = {
+        "400": "Bad input: `fields` names each field and the reason.",
+        "401": "Not signed in, or the token is invalid.",
+        "403": "Signed in, but your role does not allow this.",
+        "404": "No such object, or not one you can see.",
+    }
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        codes = dict(self.ERROR_CODES)
+        if self.method != "GET":
+            codes["409"] = "The object's state does not allow this (a finished run, a project's last owner)."
+        for code, description in codes.items():
+            if code not in responses:
+                response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                responses[code] = {**response, "description": description}
+        return responses

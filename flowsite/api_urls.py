@@ -1,6 +1,8 @@
 """Every endpoint under /api/."""
 
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -21,10 +23,19 @@ router.register("runs", RunViewSet, basename="run")
 router.register("artifacts", ArtifactViewSet, basename="artifact")
 router.register("tokens", ApiTokenViewSet, basename="token")
 
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Paths under /api/ that name nothing get the API's error body, not an HTML page."""
+    error = {"status": 404, "code": "not_found", "message": f"no API endpoint at {request.path}", "fields": {}}
+    return JsonResponse({"error": error}, status=404)
+
+
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("remote/runs/<int:pk>/", RemoteRunView.as_view(), name="remote-run"),
     path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),
     path("", include(router.urls)),
+    re_path(r"^.*$", api_not_found),
 ]

@@ -105,6 +105,7 @@ class RunSerializer(serializers.ModelSerializer):
     triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     failure_reason = serializers.CharField(read_only=True, help_text="Why the run ended unsuccessfully; empty otherwise.")
+    remote_console_url = serializers.CharField(read_only=True, help_text="The job's page for remote runs; empty otherwise.")
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     steps_total = serializers.IntegerField(read_only=True)
     steps_done = serializers.IntegerField(read_only=True)

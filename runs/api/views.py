@@ -162,8 +162,7 @@ class PlainTextRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, dict) and "lines" in data:
-            return "".join(f"{line['text']}\n" for line in data["lines"]).encode()
+        # Only errors come through here: the log text itself is sent by the view.
         if isinstance(data, dict) and "error" in data:
             return f"{data['error']['message']}\n".encode()
         return str(data).encode()
@@ -271,9 +270,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         responses={200: s.LogPageSerializer},
         filters=False,
         parameters=[
-            OpenApiParameter("after", int, description="Only lines after this sequence number (default 0)."),
+            OpenApiParameter(
+                "after", {"type": "integer", "minimum": 0}, description="Only lines after this sequence number (default 0)."
+            ),
             OpenApiParameter("step", str, description="Only this step's lines."),
-            OpenApiParameter("limit", int, description=f"At most this many lines (default 1000, max {MAX_LOG_LINES})."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES},
+                description="At most this many lines (default 1000).",
+            ),
             OpenApiParameter("format", str, enum=["json", "text"], description="text: plain lines."),
         ],
     )
@@ -296,6 +301,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         page = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
         more = len(page) > limit
         page = page[:limit]
+        if request.accepted_renderer.format == "text":
+            # Built here: DRF drops the Content-Type of an empty rendered body.
+            text = "".join(f"{line['text']}\n" for line in page)
+            return HttpResponse(text, content_type="text/plain; charset=utf-8")
         data = {
             "lines": page,
             "next_after": page[-1]["seq"] if page else after,
