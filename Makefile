@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.control_plane
 	$(BIN)/python -m bench.vertex
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache
