@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean browser
 
 setup: $(INSTALLED)
 
@@ -19,8 +19,18 @@ $(INSTALLED): requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(INSTALLED)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The dashboard's tests drive Debian's Chromium; install it when this machine lets us.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Chromium for the dashboard's browser tests"; \
+			apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The dashboard's browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'"; exit 1; \
+		fi; }
 
 run: setup
 	$(BIN)/python manage.py migrate --noinput

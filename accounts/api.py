@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from .models import ApiToken
 
@@ -47,3 +48,26 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         self.get_object().revoke()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    projects = serializers.ListField(child=serializers.DictField(), help_text="slug, name and your role in each.")
+
+
+class MeView(APIView):
+    """Who you are: your name, whether you are staff, and your projects with your role in each."""
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        from runs.models import Membership, Project, Role
+
+        user = request.user
+        if user.is_superuser:
+            projects = [{"slug": p.slug, "name": p.name, "role": Role.OWNER} for p in Project.objects.order_by("slug")]
+        else:
+            memberships = Membership.objects.filter(user=user).select_related("project").order_by("project__slug")
+            projects = [{"slug": m.project.slug, "name": m.project.name, "role": m.role} for m in memberships]
+        data = {"username": user.get_username(), "is_staff": user.is_staff, "projects": projects}
+        return Response(MeSerializer(data).data)

@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import ApiTokenViewSet
+from accounts.api import ApiTokenViewSet, MeView
 from runs.api.remote import RemoteReportView, RemoteRunView
 from runs.api.views import (
     ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
@@ -34,6 +34,7 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("me/", MeView.as_view(), name="me"),
     path("remote/runs/<int:pk>/", RemoteRunView.as_view(), name="remote-run"),
     path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),
     path("", include(router.urls)),

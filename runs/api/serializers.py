@@ -134,9 +134,10 @@ class StepRunSerializer(serializers.ModelSerializer):
 
 class RunDetailSerializer(RunSerializer):
     steps = StepRunSerializer(many=True, read_only=True)
+    dag = serializers.JSONField(source="pipeline.dag", read_only=True, help_text="The graph of the code this run ran.")
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "steps"]
+        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "steps", "dag"]
         read_only_fields = fields
 
 
