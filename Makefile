@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python -m bench.control_plane
 	$(BIN)/python -m bench.vertex
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache

@@ -1,0 +1,111 @@
+"""Dashboard render times in a real browser, with 100,000 runs and a run of 200 steps and 50,000 log lines.
+
+    python -m bench.dashboard
+
+Builds a scratch SQLite database (as bench/api.py does), serves it with runserver, signs in with
+Debian's Chromium through Playwright, and reads the Performance API: milliseconds from navigation
+start until the runs table, and the run page's graph, steps and full log, are on screen.
+Target (issue 6): each page's first render under one second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+from bench.api import SCRATCH, populate
+
+from django.utils import timezone  # noqa: E402
+
+from runs.models import LogLine, PipelineDef, Project, Run, StepRun  # noqa: E402
+from stacks.models import Stack  # noqa: E402
+
+STEPS, LINES = 200, 50_000
+
+
+def big_run() -> int:
+    nodes = [{"name": f"step_{i:03d}", "group": None, "inputs": [], "outputs": [f"o{i}"],
+              "upstream": [f"step_{i - 1:03d}"] if i else [], "retry": 0, "timeout": None, "cache": True,
+              "conditional": False, "tags": {}} for i in range(STEPS)]  # fmt: skip
+    dag = {"nodes": nodes, "edges": [[f"step_{i - 1:03d}", f"step_{i:03d}"] for i in range(1, STEPS)]}
+    definition = PipelineDef.objects.create(name="big", module="bench", code_version="big", dag=dag, parameters=[])
+    start = timezone.now() - timedelta(hours=1)
+    run = Run.objects.create(
+        project=Project.objects.get(slug="p0"), pipeline=definition, stack=Stack.objects.get(name="local"),
+        status="completed", started_at=start, finished_at=start + timedelta(minutes=20), created_at=timezone.now(),
+    )  # fmt: skip
+    StepRun.objects.bulk_create(
+        StepRun(run=run, name=f"step_{i:03d}", position=i, status="completed", attempts=1,
+                started_at=start + timedelta(seconds=6 * i), finished_at=start + timedelta(seconds=6 * i + 5),
+                duration_seconds=5.0) for i in range(STEPS)
+    )  # fmt: skip
+    LogLine.objects.bulk_create(
+        (LogLine(run=run, seq=i + 1, step=f"step_{i * STEPS // LINES:03d}", stream="stdout", level="INFO",
+                 text=f"epoch {i}: loss {1 / (i + 1):.6f}", at=start) for i in range(LINES)),
+        batch_size=5000,
+    )  # fmt: skip
+    return run.pk
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    populate(100_000)
+    run_id = big_run()
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="bench")
+    user.set_password("bench-password")
+    user.save()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            for _ in range(60):
+                try:
+                    page.goto(f"{base}/login/")
+                    break
+                except Exception:
+                    page.wait_for_timeout(250)
+            page.fill("input[name=username]", "bench")
+            page.fill("input[name=password]", "bench-password")
+            page.click("button[type=submit]")
+            page.wait_for_selector("table.runs tbody tr")
+            results = {}
+            for label in ("first", "second"):
+                page.goto(f"{base}/runs/")
+                page.wait_for_selector("table.runs tbody tr")
+                results[f"runs page ({label} visit)"] = page.evaluate("performance.now()")
+            page.goto(f"{base}/runs/{run_id}/")
+            page.wait_for_selector("svg.dag .node")
+            page.wait_for_selector("table.steps tbody tr")
+            results["run page, 200 steps: graph and steps"] = page.evaluate("performance.now()")
+            page.wait_for_selector(".log-viewport .line")
+            results["run page: first log lines"] = page.evaluate("performance.now()")
+            page.wait_for_function(f"document.querySelector('.log-panel .count').textContent.startsWith('{LINES:,}')", timeout=60_000)
+            results[f"run page: all {LINES:,} log lines loaded"] = page.evaluate("performance.now()")
+            rows = page.evaluate("document.querySelectorAll('.log-viewport .line').length")
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+    print(f"scratch database {SCRATCH}; Chromium headless; times from navigation start")
+    for label, ms in results.items():
+        print(f"{label:<45} {ms:7.0f} ms")
+    print(f"log rows in the DOM while showing {LINES:,} lines: {rows}")
+
+
+if __name__ == "__main__":
+    main()
