@@ -155,6 +155,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Whitenoise warns at every start when it is missing; collectstatic fills it for production.
+STATIC_ROOT.mkdir(exist_ok=True)
 # Served by whitenoise, also without collectstatic in development; no CDN anywhere.
 WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/login/"

@@ -34,7 +34,7 @@ export function drawDag(dag, statuses = new Map(), onSelect = null, { compact = 
   const svg = h("svg:svg", {
     class: compact ? "dag compact" : "dag", role: "img", "aria-label": "Pipeline graph",
     viewBox: `${-pad} ${-pad} ${width + 2 * pad} ${height + 2 * pad}`,
-    width: compact ? Math.min(width + 2 * pad, 480) : width + 2 * pad,
+    width: width + 2 * pad,
   });
   for (const [from, to] of dag.edges || []) {
     const a = position.get(from), b = position.get(to);

@@ -29,6 +29,10 @@ export class LogPanel {
 
   setFilter(change) {
     Object.assign(this.filter, change);
+    if (change.step && !this.steps.has(change.step)) {
+      this.steps.add(change.step);
+      this.stepSelect.append(h("option", { value: change.step }, change.step));
+    }
     if (change.step !== undefined) this.stepSelect.value = change.step;
     this.view = [];
     this.extendView(0);

@@ -14,7 +14,7 @@ export async function pipelinesPage(root, me, project) {
     root.append(h("section", { class: "card pipeline", "data-pipeline": pipeline.name },
       h("h2", {}, h("a", { href: `/pipelines/${encodeURIComponent(pipeline.name)}/` }, pipeline.name)),
       h("p", {}, pipeline.description || h("span", { class: "muted" }, "No description.")),
-      h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.dag.nodes.length} steps · ${pipeline.module}`),
+      h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.dag.nodes.length} step${pipeline.dag.nodes.length === 1 ? "" : "s"} · ${pipeline.module}`),
       drawDag(pipeline.dag, new Map(), null, { compact: true }), recent));
     recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs))).catch((e) => recent.replaceChildren(message("error", e.message)));
   }

@@ -53,10 +53,15 @@ export async function runPage(root, me, runId) {
       fact("Parameters", h("code", { class: "params" }, JSON.stringify(run.params)))));
     notice.replaceChildren(run.failure_message ? message(run.status === "cancelled" ? "info" : "error", run.failure_message) : "");
     const allowed = canRun(me, run.project);
-    actions.replaceChildren(...[
-      allowed && CANCELLABLE.has(run.status) ? h("button", { type: "button", class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run") : null,
-      allowed && RETRYABLE.has(run.status) ? h("button", { type: "button", id: "retry-run", onclick: retry }, "Retry from failure") : null,
-    ].filter(Boolean));
+    // Rebuilt only when they change, so a click is never lost to a refresh.
+    const actionsKey = `${allowed}:${run.status}`;
+    if (actions.dataset.key !== actionsKey) {
+      actions.dataset.key = actionsKey;
+      actions.replaceChildren(...[
+        allowed && CANCELLABLE.has(run.status) ? h("button", { type: "button", class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run") : null,
+        allowed && RETRYABLE.has(run.status) ? h("button", { type: "button", id: "retry-run", onclick: retry }, "Retry from failure") : null,
+      ].filter(Boolean));
+    }
     const statuses = new Map(run.steps.map((s) => [s.name, s]));
     dagBox.replaceChildren(drawDag(run.dag, statuses, (name) => logs.setFilter({ step: name })));
     ganttBox.replaceChildren(drawGantt(run, run.steps));

@@ -37,6 +37,7 @@ export async function runsPage(root, me, project) {
 
   let cursorUrl = null;
   let timer = null;
+  let loads = 0;
 
   async function load(url = null) {
     cursorUrl = url;
@@ -44,8 +45,11 @@ export async function runsPage(root, me, project) {
     const query = {};
     const current = new URLSearchParams(location.search);
     for (const name of FILTERS) query[name] = current.getAll(name);
-    for (const name of ["created_after", "created_before"]) if (query[name].length) query[name] = `${query[name][0]}T00:00:00Z`;
+    // The dates are days in the reader's time zone, and the range includes the day it ends on.
+    if (query.created_after.length) query.created_after = localMidnight(query.created_after[0], 0);
+    if (query.created_before.length) query.created_before = localMidnight(query.created_before[0], 1);
     if (project) query.project = project.slug;
+    const generation = ++loads;
     let page;
     try {
       page = await api(url || "runs/", { query: url ? {} : { ...query, page_size: 50 } });
@@ -53,6 +57,7 @@ export async function runsPage(root, me, project) {
       notice.replaceChildren(message("error", `Could not load the runs: ${error.message}`));
       return;
     }
+    if (generation !== loads) return; // a newer request (paging, filters) has been made since
     notice.replaceChildren();
     body.replaceChildren(...page.results.map(row));
     if (!page.results.length) {
@@ -77,4 +82,10 @@ export async function runsPage(root, me, project) {
   }
 
   await load();
+}
+
+function localMidnight(day, plusDays) {
+  const date = new Date(`${day}T00:00:00`);
+  date.setDate(date.getDate() + plusDays);
+  return date.toISOString();
 }

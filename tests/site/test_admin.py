@@ -11,10 +11,10 @@ def test_admin_login_page_is_served(client):
 
 
 @pytest.mark.django_db
-def test_root_sends_visitors_to_the_admin(client):
+def test_root_sends_visitors_who_are_not_signed_in_to_the_sign_in_page(client):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/"
+    assert response["Location"] == "/login/?next=/"
 
 
 @pytest.mark.django_db
