@@ -221,9 +221,12 @@ def test_seed_demo_creates_what_a_newcomer_needs_once(db, monkeypatch):
     names = sorted(PipelineDef.objects.values_list("name", flat=True))
     assert names == sorted(registered_pipelines())
     assert first.splitlines()[-1].startswith("Project 'demo', stack 'local', pipelines: ")
+    demo_run = Run.objects.get()
+    assert (demo_run.pipeline.name, demo_run.status, demo_run.triggered_by) == ("churn-model", "queued", admin)
+    assert f"Queued a first churn-model run (#{demo_run.pk}) for the portal to show." in first
 
-    counts = [model.objects.count() for model in (User, Project, Membership, Stack, PipelineDef)]
+    counts = [model.objects.count() for model in (User, Project, Membership, Stack, PipelineDef, Run)]
     second = run_command("seed_demo")
     assert "The demo admin 'admin' exists already" in second
-    assert "Created" not in second
-    assert [model.objects.count() for model in (User, Project, Membership, Stack, PipelineDef)] == counts
+    assert "Created" not in second and "Queued" not in second
+    assert [model.objects.count() for model in (User, Project, Membership, Stack, PipelineDef, Run)] == counts

@@ -8,15 +8,19 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from runs.models import Membership, Project, Role
+from runs.models import Membership, Project, Role, Run
 from runs.registry import sync_pipelines
+from runs.triggering import trigger_run
 from stacks.models import Stack
+
+
+DEMO_PIPELINE = "churn-model"
 
 
 class Command(BaseCommand):
     help = (
         "Create the demo admin (FLOWSITE_DEMO_USER / FLOWSITE_DEMO_PASSWORD), a demo project, "
-        "a default local stack, and record the pipelines."
+        "a default local stack, record the pipelines and queue a first demo run."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,5 +43,9 @@ class Command(BaseCommand):
         if not Stack.objects.exists():
             Stack.objects.create(name="local", kind="local", is_default=True, description="This machine's workers.")
         definitions = sync_pipelines()
+        if any(d.name == DEMO_PIPELINE for d in definitions) and not Run.objects.filter(project=project).exists():
+            # Something to look at on first sign-in; the worker runs it as soon as it starts.
+            run = trigger_run(project=project, pipeline=DEMO_PIPELINE, user=user)
+            self.stdout.write(f"Queued a first {DEMO_PIPELINE} run (#{run.pk}) for the portal to show.")
         names = ", ".join(d.name for d in definitions) or "none"
         self.stdout.write(f"Project 'demo', stack '{Stack.default() or 'none'}', pipelines: {names}.")
