@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 
 from flowsite.engine import ExecutionResult, LocalExecutor, StopExecution, step
 from flowsite.engine.outputs import SkippedOutput

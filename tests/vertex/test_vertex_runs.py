@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from runs.execution import execute_run
-from runs.models import FailureReason, LogLine, Run, RunEvent, RunStatus, StepStatus
+from runs.models import FailureReason, LogLine, Run, RunStatus, StepStatus
 from runs.remote_runs import reconcile_once
 from tests.cluster import ROOT
 from tests.cluster import test_database_url as database_url
