@@ -13,14 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from runs.models import Project
-from runs.registry import sync_pipelines
-from stacks.models import Stack
-from tests.factories import make_project, make_stack, make_user
-
-
-@pytest.fixture
-def owner(db: Any) -> Any:
-    return make_user("olivia")
+from tests.factories import make_project, make_user
 
 
 @pytest.fixture
@@ -52,32 +45,6 @@ def project(owner: Any, member: Any, viewer: Any) -> Project:
 def other_project(outsider: Any) -> Project:
     """A project the outsider owns and nobody from "ml" belongs to."""
     return make_project("lab", members={"owner": outsider})
-
-
-@pytest.fixture
-def stack(db: Any) -> Stack:
-    return make_stack()
-
-
-@pytest.fixture
-def pipelines(db: Any) -> None:
-    sync_pipelines()
-
-
-@pytest.fixture
-def ready(project: Project, stack: Stack, pipelines: None) -> Project:
-    """The project "ml" with its people, a default local stack and the recorded test pipelines."""
-    return project
-
-
-@pytest.fixture
-def cluster(transactional_db: Any, ready: Project) -> Any:
-    """A real qcluster with two workers on the test database."""
-    from tests.cluster import Cluster
-
-    running = Cluster(workers=2)
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -14,9 +14,6 @@ import pytest
 from accounts.models import ApiToken
 from runs.models import Project
 
-# The run tests' fixtures: owner "olivia" owning project "ml", a default local stack, the recorded
-# test pipelines, and `cluster` (a real qcluster on the test database).
-from tests.runs.conftest import cluster, owner, pipelines, project, ready, stack  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,6 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-# The fixtures for a project, a stack, the recorded test pipelines and a real qcluster.
-from tests.runs.conftest import cluster, owner, pipelines, project, ready, stack  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
