@@ -210,3 +210,36 @@ class CacheEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(LogLine)
+class LogLineAdmin(admin.ModelAdmin):
+    """Log lines are read on a run's page; here they can be looked up by run and step."""
+
+    list_display = ["run", "seq", "step", "stream", "level", "text", "at"]
+    list_filter = ["stream", "level"]
+    search_fields = ["=run__id", "step"]
+    list_select_related = ["run", "run__pipeline"]
+    show_full_result_count = False
+    readonly_fields = ["run", "seq", "step", "stream", "level", "text", "at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(admin.ModelAdmin):
+    list_display = ["run", "step", "name", "type", "size", "created_at"]
+    search_fields = ["=run__id", "step", "name"]
+    list_select_related = ["run", "run__pipeline"]
+    readonly_fields = ["run", "step", "name", "uri", "size", "digest", "type", "created_at"]
+    exclude = ["data"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -27,3 +27,38 @@ def test_seed_demo_creates_an_admin_that_can_sign_in_and_is_idempotent(client, c
     assert get_user_model().objects.filter(username="admin").count() == 1
     assert client.login(username="admin", password="flowsite")
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/admin/accounts/apitoken/",
+        "/admin/runs/logline/",
+        "/admin/runs/artifact/",
+        "/admin/runs/cacheentry/",
+        "/admin/runs/pipelinedef/",
+        "/admin/runs/project/",
+        "/admin/runs/run/",
+        "/admin/stacks/stack/",
+    ],
+)
+def test_every_model_has_an_admin_page_an_operator_can_open(client, page):
+    admin_user = get_user_model().objects.create_superuser("root", "root@localhost", "pw")
+    client.force_login(admin_user)
+    assert client.get(page).status_code == 200
+
+
+@pytest.mark.django_db
+def test_api_tokens_can_be_revoked_in_the_admin_and_their_keys_are_never_shown(client):
+    from accounts.models import ApiToken
+
+    admin_user = get_user_model().objects.create_superuser("root", "root@localhost", "pw")
+    token, key = ApiToken.issue(admin_user, "laptop")
+    client.force_login(admin_user)
+    listing = client.get("/admin/accounts/apitoken/").content.decode()
+    assert "laptop" in listing and key not in listing and token.key_hash not in listing
+    client.post("/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert ApiToken.authenticate(key) is None
