@@ -13,10 +13,8 @@ import logging
 import os
 import select
 import signal
-import socket
 import sys
 import traceback
-from typing import Any
 
 from django.conf import settings
 from django.db import connections
@@ -163,6 +161,3 @@ def _settle(run_id: int, status_code: int) -> None:
     ):
         run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.FAILED, message, finished_at=now, error=message)
 
-
-def worker_identity() -> dict[str, Any]:
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}

@@ -89,14 +89,6 @@ class FakeVertex:
 
     # Test controls
 
-    def job_for_run(self, run_id: int) -> FakeJob | None:
-        return next((job for job in self.jobs.values() if job.labels.get("flowsite-run") == str(run_id)), None)
-
-    def vanish(self, name: str) -> None:
-        with self._lock:
-            job = self.jobs.pop(name)
-        self._kill(job)
-
     def stop(self) -> None:
         self._stopping.set()
         self.httpd.shutdown()

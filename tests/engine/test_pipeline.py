@@ -447,3 +447,15 @@ def test_a_seed_style_executor_without_an_observer_attribute_runs_a_pipeline():
     result = Pipeline("seed-style", [one, two]).run(executor=executor)
     assert result.success and result["two"] == 2
     assert executor.calls == ["one", "two"]
+
+
+def test_file_artifact_store_loads_what_it_stored_and_nothing_outside_its_root(tmp_path):
+    from flowsite.engine import FileArtifactStore
+
+    store = FileArtifactStore(tmp_path / "artifacts")
+    uri = store.materialize({"weights": [1, 2]}, name="output", run_id="r1", step_name="train")
+    assert store.load(uri) == {"weights": [1, 2]}
+    outside = tmp_path / "elsewhere.pkl"
+    outside.write_bytes(b"not ours")
+    with pytest.raises(ValueError, match="is not in this artifact store"):
+        store.load(outside.as_uri())
