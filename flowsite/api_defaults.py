@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular import openapi
-from rest_framework import exceptions, pagination, serializers, status
+from rest_framework import exceptions, pagination, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -58,6 +58,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body.update(extra)
     response.data = {"error": body}
     return response
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's, but a body nested too deep for Python's parser is a 400 like any other bad JSON, not a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 class Conflict(exceptions.APIException):

@@ -7,6 +7,12 @@ import), which the control plane puts in the job's environment. Step events and 
 in batches about twice a second; each reply says whether the run is being cancelled, which stops
 the running step with StopExecution. Exits 0 when the pipeline succeeded, 1 otherwise. Needs only
 the standard library and the engine (and google-cloud-storage for gs:// artifacts).
+
+Whatever a step prints must reach the control plane, and no report may be retried forever: texts are
+made storable (NUL removed, lone surrogates written out) and cut to what the control plane keeps, with
+a marker; batches are split to stay under its body size and event count limits. A report the control
+plane refuses for good (a 4xx other than 401/403, which end the run's reporting) is dropped and said
+so on the job's stderr and in the run's log; a 5xx or a lost connection is retried with backoff.
 """
 
 from __future__ import annotations
@@ -21,20 +27,40 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from flowsite.engine import ExecutionResult, LocalExecutor, Pipeline, RunObserver
 from flowsite.engine.stores import safe_segment
+from flowsite.engine.textlimits import cut, storable
 
 REPORT_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
+# Under the control plane's limits for one report: MAX_EVENTS events and a 1 MiB body
+# (runs.api.remote). The worst single event, a line of LINE_CHARS characters that each JSON
+# escapes to 12 bytes (a character outside the BMP), still fits in REPORT_BYTES.
 MAX_BATCH = 2000
+REPORT_BYTES = 1_000_000
+# What the control plane keeps of a log line and of a step's error (runs.logsanitize, runs.recording):
+# cut here to the same length, the report stays small and the marker counts what the step really said.
+LINE_CHARS = 64 * 1024
+ERROR_CHARS = 20_000
+# Statuses that may succeed if the same report is sent again later.
+TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 class RunEnded(Exception):
     """The control plane no longer accepts reports for this run (it ended, or the token is wrong)."""
+
+
+class Refused(Exception):
+    """The control plane refused a request for good: sending it again would be refused again."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
 
 
 class ControlPlane:
@@ -43,7 +69,13 @@ class ControlPlane:
         self.token = token
 
     def call(self, path: str = "", body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
+        return self._send(path, json.dumps(body).encode() if body is not None else None)
+
+    def report(self, events: list[str]) -> Any:
+        """Post events already encoded as JSON, so that what is sent is exactly what was measured."""
+        return self._send("report/", f'{{"events":[{",".join(events)}]}}'.encode("ascii"))
+
+    def _send(self, path: str, data: bytes | None) -> Any:
         request = urllib.request.Request(self.base + path, data=data, method="POST" if data else "GET")
         request.add_header("Authorization", f"Bearer {self.token}")
         request.add_header("Content-Type", "application/json")
@@ -53,7 +85,18 @@ class ControlPlane:
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise RunEnded(f"the control plane refused this runner ({exc.code})") from None
+            if 400 <= exc.code < 500 and exc.code not in TRANSIENT_STATUSES:
+                raise Refused(exc.code, _reason(exc)) from None
             raise
+
+
+def _reason(error: urllib.error.HTTPError) -> str:
+    """The API's own message for a refusal, or the HTTP reason when the body is not the API's."""
+    try:
+        message = json.loads(error.read())["error"]["message"]
+    except (OSError, ValueError, KeyError, TypeError):
+        message = ""
+    return cut(str(message or error.reason), 500)
 
 
 def _now() -> str:
@@ -78,7 +121,7 @@ class Reporter(RunObserver):
     def step_finished(self, result: ExecutionResult) -> None:
         fields = {
             "success": result.success,
-            "error": result.error,
+            "error": cut(storable(result.error), ERROR_CHARS) if result.error else result.error,
             "duration_seconds": result.duration_seconds,
             "cached": result.cached,
             "skipped": result.skipped,
@@ -89,6 +132,7 @@ class Reporter(RunObserver):
         self._push({"kind": "finish", "step": result.step_name, "result": fields, "at": _now()})
 
     def log_line(self, step_name: str, stream: str, level: str, text: str) -> None:
+        text = cut(storable(text), LINE_CHARS)
         self._push({"kind": "log", "step": step_name, "stream": stream, "level": level, "text": text, "at": _now()})
 
     def artifact(self, step_name: str, name: str, uri: str, size: int, digest: str, type_name: str) -> None:
@@ -109,35 +153,76 @@ class Reporter(RunObserver):
             self._events.append(event)
 
     def _post_loop(self) -> None:
+        # Encoded events not yet accepted, in order, each with the number of refused events it
+        # reports (0 for an event of the run, N for our notice that N events were refused).
+        waiting: deque[tuple[str, int]] = deque()
         last_post = 0.0
         failures = 0
         while True:
             with self._lock:
-                if not self._closed:
+                if not self._closed and not waiting:
                     self._lock.wait(REPORT_SECONDS)
-                batch, closing = self._events[:MAX_BATCH], self._closed
+                events, self._events = self._events, []
+                closing = self._closed
+            waiting.extend((_encode(event), 0) for event in events)
+            batch = _next_batch(waiting)
             if not batch and not closing and time.monotonic() - last_post < HEARTBEAT_SECONDS:
                 continue
+            reply: Any = {}
             try:
-                reply = self.control_plane.call("report/", {"events": batch})
+                reply = self.control_plane.report([encoded for encoded, _ in batch])
             except RunEnded:
                 self._stop.set()
                 return
+            except Refused as exc:
+                for _ in batch:
+                    waiting.popleft()
+                self._refused(batch, exc, waiting)
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 # The control plane is briefly away: keep the events and try again, more slowly.
                 failures += 1
                 print(f"flowsite: report failed ({exc}); retrying", file=sys.__stderr__)
                 time.sleep(min(30.0, 0.5 * 2**failures))
                 continue
+            else:
+                for _ in batch:
+                    waiting.popleft()
             failures = 0
             last_post = time.monotonic()
-            with self._lock:
-                del self._events[: len(batch)]
-                remaining = bool(self._events)
-            if reply.get("stop"):
+            if isinstance(reply, dict) and reply.get("stop"):
                 self._stop.set()
-            if closing and not remaining:
+            if closing and not waiting:
                 return
+
+    @staticmethod
+    def _refused(batch: list[tuple[str, int]], error: Refused, waiting: deque[tuple[str, int]]) -> None:
+        """Drop a refused batch, and say so where its events would have been."""
+        if not batch:
+            return  # a heartbeat: nothing was lost
+        lost = sum(reports or 1 for _, reports in batch)
+        message = f"flowsite: {lost} events of this run were refused by the control plane: {error}"
+        print(message, file=sys.__stderr__)
+        if any(reports == 0 for _, reports in batch):
+            # A batch of nothing but notices is not noticed again, so refusals cannot go on forever.
+            notice = {"kind": "log", "step": "", "stream": "stderr", "level": "ERROR", "text": message, "at": _now()}
+            waiting.appendleft((_encode(notice), lost))
+
+
+def _encode(event: dict[str, Any]) -> str:
+    # ASCII (json's default), so a string's length is the size it adds to a report's body.
+    return json.dumps(event, separators=(",", ":"))
+
+
+def _next_batch(waiting: deque[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The events at the front that one report may carry: at least one, however big, to be tried."""
+    batch: list[tuple[str, int]] = []
+    size = len('{"events":[]}')
+    for item in waiting:
+        size += len(item[0]) + 1
+        if batch and (size > REPORT_BYTES or len(batch) == MAX_BATCH):
+            break
+        batch.append(item)
+    return batch
 
 
 class UriArtifactStore:

@@ -2,6 +2,15 @@
 
 It authenticates with the run token the job was given, which opens these endpoints for that one
 run while the run is active, and nothing else.
+
+A report carries what user code printed, so it is made storable rather than refused: a refused
+report is lost output, however the runner handles it. Texts get the rules of local logs
+(`runs.logsanitize`: NUL removed, lone surrogates written out as `\\udce9`, secrets masked, lines cut
+at MAX_LINE_CHARS with a marker) and a step's error is cut by the recorder with a marker. A log level
+is upper-cased and cut to 16 characters (the column's width), so a custom level keeps the start of its
+name; an empty one is INFO. What stays refused, with a 400 in the API's error shape: a body that is not
+JSON or not a report, more than MAX_EVENTS events, a body over DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB),
+and names that cannot be a step's or an artifact's (over 200 characters, NUL, lone surrogates).
 """
 
 from __future__ import annotations
@@ -18,12 +27,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from flowsite.api_defaults import JSONParser
 from flowsite.engine import ExecutionResult
 
+from ..logsanitize import log_level, storable
 from ..models import ACTIVE_RUN_STATES, Artifact, Run, RunStatus, RunToken
 from ..recording import BatchWriter
 
 MAX_EVENTS = 10_000
+# Bounds of the integer columns a report fills, so an absurd number is a 400 and not a database error.
+MAX_ATTEMPTS = 2**31 - 1
+MAX_SIZE = 2**63 - 1
 
 
 class RunTokenAuthentication(authentication.BaseAuthentication):
@@ -70,14 +84,29 @@ class OwnRunWhileActive(permissions.BasePermission):
         )
 
 
+class StorableTextField(serializers.CharField):
+    """Text from user code: made storable before DRF's validators, which refuse NUL and lone surrogates."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return super().to_internal_value(storable(data) if isinstance(data, str) else data)
+
+
+class LogLevelField(StorableTextField):
+    """A level name as the column can hold it; none at all (blank) is INFO."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        return log_level(super().run_validation(data))
+
+
 class StepResultSerializer(serializers.Serializer):
     success = serializers.BooleanField()
-    error = serializers.CharField(allow_blank=True, allow_null=True, required=False, max_length=100_000)
+    # No length limit: the recorder cuts a long error with a marker (the body's size bounds it).
+    error = StorableTextField(allow_blank=True, allow_null=True, required=False)
     duration_seconds = serializers.FloatField(min_value=0)
     cached = serializers.BooleanField(default=False)
     skipped = serializers.BooleanField(default=False)
     artifact_uri = serializers.CharField(allow_null=True, required=False, max_length=1000)
-    retries = serializers.IntegerField(min_value=0, default=0)
+    retries = serializers.IntegerField(min_value=0, max_value=MAX_ATTEMPTS, default=0)
     cache_key = serializers.CharField(allow_null=True, required=False, max_length=64)
 
 
@@ -85,14 +114,15 @@ class ReportEventSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["start", "finish", "log", "artifact"])
     at = serializers.DateTimeField()
     step = serializers.CharField(allow_blank=True, max_length=200)
-    attempt = serializers.IntegerField(min_value=1, required=False)
+    attempt = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, required=False)
     result = StepResultSerializer(required=False)
     stream = serializers.ChoiceField(choices=["stdout", "stderr", "logging"], required=False)
-    level = serializers.CharField(max_length=16, required=False)
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, max_length=1_000_000)
+    level = LogLevelField(allow_blank=True, required=False)
+    # No length limit: the writer cuts a long line with a marker, as for local runs.
+    text = StorableTextField(allow_blank=True, trim_whitespace=False, required=False)
     name = serializers.CharField(max_length=200, required=False)
     uri = serializers.CharField(max_length=1000, required=False)
-    size = serializers.IntegerField(min_value=0, required=False)
+    size = serializers.IntegerField(min_value=0, max_value=MAX_SIZE, required=False)
     digest = serializers.CharField(max_length=64, required=False, allow_blank=True)
     type = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
@@ -171,6 +201,7 @@ class RemoteReportView(APIView):
 
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [OwnRunWhileActive]
+    parser_classes = [JSONParser]
 
     @extend_schema(request=ReportSerializer, responses=ReplySerializer)
     def post(self, request: Request, pk: str) -> Response:

@@ -1,12 +1,19 @@
-"""The API against a real qcluster: trigger and watch, cancel a running run, retry only what failed."""
+"""The API workers use: runs triggered and watched on a real qcluster, and the remote runner's report endpoint."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
+from flowsite.engine.textlimits import cut
+from runs.api.remote import MAX_EVENTS
+from runs.logsanitize import MAX_LINE_CHARS
+from runs.models import LogLine, Run, RunStatus, RunToken, StepStatus
+from tests.api.helpers import error
 from tests.conftest import ledger_entries
 from tests.runs.helpers import wait_for
 
@@ -100,3 +107,88 @@ def test_a_retry_through_the_api_executes_only_the_failed_step(cluster, api, own
     assert pickle.loads(b"".join(total.streaming_content) if total.streaming else total.content) == sum(range(5))
     # The original run is untouched by its retry.
     assert detail(client, run["id"])["status"] == "failed"
+
+
+# The remote runner's report endpoint: what user code printed is stored sanitised, not refused.
+
+
+def reporting_run(ready, stack) -> tuple[APIClient, Run]:
+    """A running run and a client holding its run token, as a remote runner would."""
+    stack.secrets = {"API_TOKEN": "hush-hush-value"}
+    stack.save()
+    run = Run.objects.trigger(project=ready, pipeline="greeting")
+    run.transition((RunStatus.QUEUED,), RunStatus.RUNNING)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RunToken.issue(run)}")
+    return client, run
+
+
+def report(client: APIClient, run: Run, body: bytes):
+    return client.generic("POST", f"/api/remote/runs/{run.pk}/report/", body, content_type="application/json")
+
+
+def log(text: str, level: str = "INFO") -> dict:
+    return {"kind": "log", "step": "hello", "stream": "stdout", "level": level, "text": text, "at": AT}
+
+
+AT = "2026-01-01T00:00:00+00:00"
+
+
+def test_a_report_of_hostile_output_is_stored_as_local_logs_are(ready, stack):
+    client, run = reporting_run(ready, stack)
+    events = [
+        log("nul\x00byte"),
+        log("caf\udce9.txt"),
+        log("token hush-hush-value"),
+        log("z" * 70_000),
+        log("custom", level="a_custom_level_name_too_long"),
+        log("no level", level=""),
+        log("lower", level="warning"),
+        {"kind": "start", "step": "hello", "attempt": 1, "at": AT},
+        {"kind": "finish", "step": "hello", "at": AT,
+         "result": {"success": False, "error": "E" * 150_000 + "\x00", "duration_seconds": 0.5}},
+    ]  # fmt: skip
+    # As the runner sends it: json's default escapes the lone surrogate, which the server decodes back.
+    response = report(client, run, json.dumps({"events": events}).encode())
+    assert response.status_code == 200, response.content
+    assert response.json() == {"stop": False, "status": "running"}
+    stored = list(LogLine.objects.filter(run=run).order_by("seq").values_list("seq", "level", "text"))
+    assert stored == [
+        (1, "INFO", "nulbyte"),
+        (2, "INFO", "caf\\udce9.txt"),
+        (3, "INFO", "token ****"),
+        (4, "INFO", cut("z" * 70_000, MAX_LINE_CHARS)),
+        (5, "A_CUSTOM_LEVEL_N", "custom"),
+        (6, "INFO", "no level"),
+        (7, "WARNING", "lower"),
+    ]
+    step = run.steps.get()
+    assert step.status == StepStatus.FAILED
+    assert step.error == cut("E" * 150_000, 20_000)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b'{"events": [', "request"),
+        (b'{"events": [{"kind": "log", "text": "\xff"}]}', "request"),
+        (b"[1, 2]", "non_field_errors"),
+        (b'{"events": "many"}', "events"),
+        (b'{"events": [1]}', "events.0"),
+        (json.dumps({"events": [{**log("x"), "step": "s" * 201}]}).encode(), "events.0.step"),
+        (json.dumps({"events": [{**log("x"), "step": "nul\x00"}]}).encode(), "events.0.step"),
+        (json.dumps({"events": [{"kind": "start", "step": "hello", "attempt": 2**40, "at": AT}]}).encode(),
+         "events.0.attempt"),
+        (json.dumps({"events": [{}] * (MAX_EVENTS + 1)}).encode(), "events"),
+        (json.dumps({"events": [log("x" * (1 << 20))]}).encode(), "request"),
+        (b'{"events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "request"),
+    ],
+    ids=["truncated", "not-utf8", "not-an-object", "not-a-list", "not-an-event", "long-step", "nul-step",
+         "huge-attempt", "too-many", "too-big", "too-deep"],
+)  # fmt: skip
+def test_a_malformed_report_is_a_400_in_the_error_shape_and_writes_nothing(ready, stack, body, field):
+    client, run = reporting_run(ready, stack)
+    response = report(client, run, body)
+    assert response.status_code == 400, response.content
+    assert field in error(response)["fields"] or field == "request" and error(response)["message"]
+    assert not LogLine.objects.filter(run=run).exists()
