@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import execution, reaper, remote_runs
+from . import execution, reaper, remote_runs, sweeper
 
 
 def execute_run(run_id: int) -> str:
@@ -10,8 +10,11 @@ def execute_run(run_id: int) -> str:
 
 
 def reap_dead_runs() -> str:
+    """The reaper's schedule: runs whose worker vanished are dead; queued runs with no task are handed over."""
     dead = reaper.reap()
-    return f"{len(dead)} dead run(s): {dead}" if dead else "no dead runs"
+    handed = sweeper.sweep()
+    outcome = f"{len(dead)} dead run(s): {dead}" if dead else "no dead runs"
+    return f"{outcome}; handed over again: {handed}" if handed else outcome
 
 
 def reconcile_remote_runs() -> str:

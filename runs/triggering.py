@@ -1,16 +1,29 @@
-"""Starting runs: validate what was asked, record the run and its steps, and queue it for a worker."""
+"""Starting runs: validate what was asked, record the run and its steps, and queue it for a worker.
+
+The run is committed first and handed to the task broker after: a broker that refuses leaves a
+queued run with no task id, which the sweeper (`runs.sweeper`) hands over once the broker answers.
+A trigger therefore succeeds whenever the database does; the broker only decides when the run starts.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from stacks.models import Stack
 
 from .models import PipelineDef, Project, Run, RunEvent, RunStatus, StepRun
 from .parameters import resolve_params
+
+logger = logging.getLogger(__name__)
+
+# What a broker raises when it cannot take a task: Redis down or unreachable, or the database that
+# is the ORM broker refusing the write. Anything else is a bug and is left to surface.
+BROKER_ERRORS: tuple[type[Exception], ...] = (RedisError, DatabaseError, OSError)
 
 
 class TriggerError(ValueError):
@@ -31,9 +44,10 @@ def trigger_run(
     idempotency_key: str | None = None,
     retry_of: Run | None = None,
 ) -> Run:
-    """Create a queued run with its pending steps in one transaction and enqueue it.
+    """Create a queued run with its pending steps in one transaction and enqueue it once committed.
 
-    A replayed `idempotency_key` returns the run it first created.
+    A replayed `idempotency_key` returns the run it first created. When the broker is unavailable
+    the run is still returned, queued with no task id, and starts once the sweeper hands it over.
     """
     if idempotency_key:
         existing = Run.objects.filter(project=project, idempotency_key=idempotency_key).first()
@@ -96,9 +110,26 @@ def _resolve_stack(stack: Stack | str | None, errors: dict[str, str]) -> Stack |
     return default
 
 
-def enqueue(run: Run) -> None:
+def enqueue(run: Run, broker: Any = None) -> bool:
+    """Hand the committed run to the task broker and record the task id; False if the broker refused.
+
+    A refusal leaves the run queued with its task id unchanged, logs why for the operator and tells
+    the run's history why it waits; the run itself is never undone.
+    """
     from django_q.tasks import async_task
 
-    task_id = async_task("runs.tasks.execute_run", run.pk, task_name=f"run-{run.pk}", hook=None)
+    try:
+        task_id = async_task("runs.tasks.execute_run", run.pk, task_name=f"run-{run.pk}", hook=None, broker=broker)
+    except BROKER_ERRORS as exc:
+        logger.warning("run %s stays queued: the task broker refused it (%s: %s)", run.pk, type(exc).__name__, exc)
+        # The broker's address and error stay in the operator's log; the run's viewers learn why it waits.
+        RunEvent.objects.create(
+            run_id=run.pk,
+            old_status=RunStatus.QUEUED,
+            new_status=RunStatus.QUEUED,
+            reason="the task broker was unavailable; the run waits and is handed to it again once it answers",
+        )
+        return False
     Run.objects.filter(pk=run.pk).update(task_id=str(task_id or ""))
     run.task_id = str(task_id or "")
+    return True

@@ -193,6 +193,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(
         request=s.TriggerSerializer,
         responses={201: s.RunSerializer},
+        description=(
+            "Records a queued run. While the task broker is unavailable the run is still recorded (201); "
+            "its events say why it waits, and it starts once the broker answers."
+        ),
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description="Replays return the same run.")],
     )
     def create(self, request: Request) -> Response:
