@@ -200,9 +200,15 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
+# How long a run's recorder keeps reconnecting and replaying a batch the database refused before
+# the run is stopped and failed with reason recording_lost.
+FLOWSITE_RECORDING_DEADLINE = env_float("FLOWSITE_RECORDING_DEADLINE", 120.0, minimum=1.0)
 # How remote runs (Vertex AI) reach this control plane's API, and how often their jobs are checked.
 FLOWSITE_PUBLIC_URL = env_str("FLOWSITE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 FLOWSITE_RECONCILE_SECONDS = env_float("FLOWSITE_RECONCILE_SECONDS", 5.0, minimum=0.1)
+# How long a queued run may wait since it was last handed to the task broker before the sweeper
+# hands it over again (never handed over, or its task lost while the broker's queue is empty).
+FLOWSITE_REQUEUE_SECONDS = env_float("FLOWSITE_REQUEUE_SECONDS", 10.0, minimum=1.0)
 
 # django-q2 executes runs. A run longer than FLOWSITE_MAX_RUN_SECONDS is stopped by the
 # worker's task timeout; `retry` exceeds it so a long run is not delivered twice (and a

@@ -1,3 +1,6 @@
+import os
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -6,8 +9,17 @@ class RunsConfig(AppConfig):
     verbose_name = "Runs"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
         from django_q.signals import post_spawn
 
         from .execution import record_pipelines_at_worker_start
 
         post_spawn.connect(record_pipelines_at_worker_start, dispatch_uid="flowsite-record-pipelines")
+        connection_created.connect(_name_connection, dispatch_uid="flowsite-name-connection")
+
+
+def _name_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Name each PostgreSQL session after its process, so pg_stat_activity tells which worker or run holds it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET application_name = %s", [f"flowsite pid {os.getpid()}"])

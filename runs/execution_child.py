@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import traceback
@@ -13,7 +15,13 @@ from . import registry
 from .finishing import fail, finish
 from .local_runner_io import FdCapture
 from .models import FailureReason, Run, RunEvent, StepRun
-from .recording import RunArtifactStore, RunCacheStore, RunRecorder
+from .recording import RecordingLost, RunArtifactStore, RunCacheStore, RunRecorder
+
+logger = logging.getLogger(__name__)
+
+# The child's exit code when the database would not take its record: the worker fails the run with
+# reason recording_lost (EX_TEMPFAIL).
+RECORDING_LOST_EXIT = 75
 
 
 @dataclass
@@ -45,6 +53,7 @@ def execute_in_child(prepared: Prepared, stop_signal: int) -> int:
         message = f"pipeline {run.pipeline.name!r} is not among this worker's FLOWSITE_PIPELINES"
         fail(run, FailureReason.PIPELINE_MISSING, message)
         return 0
+    _diagnostics_to_worker_log()
     recorder = RunRecorder(run.pk, prepared.step_ids, prepared.next_seq, secrets=run.stack.secret_values())
     signal.signal(stop_signal, lambda signum, frame: recorder.request_stop())
     # The worker blocked the stop signal across the fork; one sent meanwhile arrives now.
@@ -72,25 +81,25 @@ def execute_in_child(prepared: Prepared, stop_signal: int) -> int:
         sys.stderr.flush()
         fd_capture.stop()
     # On the recorder's own connection, after its last batch: one connection for the whole child.
-    recorder.close(then=lambda: finish(run, result, crash, steps_left=recorder.unfinished_steps()))
+    try:
+        recorder.close(then=lambda: finish(run, result, crash, steps_left=recorder.unfinished_steps()))
+    except RecordingLost as exc:
+        logger.error("run %s: %s; the run is stopped", run.pk, exc)
+        return RECORDING_LOST_EXIT
     return 0
 
 
-def _adopt_current_code(run: Run, pipeline: Pipeline) -> None:
-    """The worker's code differs from the version the run was triggered for: record what really runs."""
-    module = registry.pipelines()[run.pipeline.name][1]
-    definition = registry.record(pipeline, module)
-    RunEvent.objects.create(
-        run=run,
-        old_status=run.status,
-        new_status=run.status,
-        reason=f"runs code version {definition.code_version}, not {run.pipeline.code_version} it was triggered for",
-    )
-    Run.objects.filter(pk=run.pk).update(pipeline=definition)
-    existing = set(run.steps.values_list("name", flat=True))
-    StepRun.objects.bulk_create(
-        StepRun(run=run, name=node["name"], group=node.get("group") or "", position=position)
-        for position, node in enumerate(definition.dag["nodes"])
-        if node["name"] not in existing
-    )
-    run.pipeline = definition
+def _diagnostics_to_worker_log() -> None:
+    """Point this process's own log handlers at the worker's stderr.
+
+    File descriptor 2 is about to carry the steps' output into the run's log. What the steps log is
+    captured by the engine; anything else logged here (the recorder's database tracebacks, a driver's
+    warnings) is the operator's business and goes where the worker's own log goes.
+    """
+    stream = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    root = logging.getLogger()
+    handlers = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    for handler in handlers:
+        handler.setStream(stream)
+    if not handlers:
+        root.addHandler(logging.StreamHandler(stream))

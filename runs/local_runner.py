@@ -17,12 +17,13 @@ import sys
 import traceback
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from .execution_child import Prepared, execute_in_child, prepare
+from .execution_child import RECORDING_LOST_EXIT, Prepared, execute_in_child, prepare
 from .finishing import finish_cancelled
 from .models import ACTIVE_RUN_STATES, FINAL_RUN_STATES, FailureReason, Run, RunEvent, RunStatus, StepStatus
+from .reconnecting import reset_connection, until_it_holds
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ def run_in_process_group(run: Run, env: dict[str, str]) -> None:
         os.setpgid(pid, pid)
     except (PermissionError, ProcessLookupError):
         pass  # The child already made its own group, or is gone; both are fine.
-    Run.objects.filter(pk=run_id).update(process_group=pid)
     _supervise(run_id, pid)
 
 
@@ -75,42 +75,70 @@ def _child(prepared: Prepared, env: dict[str, str]) -> None:
         os._exit(code)
 
 
+class _Supervision:
+    """What the supervisor has done for one run's process so far."""
+
+    def __init__(self, run_id: int, pid: int) -> None:
+        self.run_id = run_id
+        self.pid = pid
+        self.group_recorded = self.stop_sent = self.killed = False
+        self.last_beat = 0.0
+
+    def record_group(self) -> None:
+        if not self.group_recorded:
+            Run.objects.filter(pk=self.run_id).update(process_group=self.pid)
+            self.group_recorded = True
+
+    def look_after(self) -> None:
+        """One round: record the group, beat, pass a cancel on, kill what must not go on."""
+        run_id, pid = self.run_id, self.pid
+        self.record_group()
+        now = timezone.now()
+        row = Run.objects.filter(pk=run_id).values("status", "cancel_requested_at").first()
+        if row is None or row["status"] in FINAL_RUN_STATES:
+            # Declared over elsewhere (the reaper, an operator): nothing of it may keep running.
+            _kill_group(pid)
+            self.killed = True
+            return
+        if now.timestamp() - self.last_beat >= HEARTBEAT_SECONDS:
+            Run.objects.filter(pk=run_id, status__in=ACTIVE_RUN_STATES).update(heartbeat_at=now)
+            self.last_beat = now.timestamp()
+        if row["status"] == RunStatus.CANCELLING:
+            if not self.stop_sent:
+                _signal(pid, STOP_SIGNAL)
+                self.stop_sent = True
+            grace = settings.FLOWSITE_CANCEL_GRACE
+            requested = row["cancel_requested_at"] or now
+            if not self.killed and (now - requested).total_seconds() >= grace:
+                _kill_group(pid)
+                self.killed = True
+                RunEvent.objects.create(
+                    run_id=run_id,
+                    old_status=RunStatus.CANCELLING,
+                    new_status=RunStatus.CANCELLING,
+                    reason=f"still running {grace:g} s after the cancel request: process group killed",
+                )
+
+
 def _supervise(run_id: int, pid: int) -> None:
-    grace = settings.FLOWSITE_CANCEL_GRACE
     pidfd = os.pidfd_open(pid)
-    stop_sent = killed = False
-    last_beat = 0.0
+    supervision = _Supervision(run_id, pid)
     status_code = 0
     try:
+        action = supervision.record_group
         while True:
+            try:
+                action()
+            except DatabaseError:
+                # The supervisor's own connection was cut: that is no reason to stop a healthy run.
+                # Reconnect next round; if the database stays away, the reaper judges by the heartbeat.
+                logger.warning("run %s: the supervisor lost its database connection; reconnecting", run_id, exc_info=True)
+                reset_connection()
             ready, _, _ = select.select([pidfd], [], [], POLL_SECONDS)
             if ready:
                 _, status_code = os.waitpid(pid, 0)
                 break
-            now = timezone.now()
-            row = Run.objects.filter(pk=run_id).values("status", "cancel_requested_at").first()
-            if row is None or row["status"] in FINAL_RUN_STATES:
-                # Declared over elsewhere (the reaper, an operator): nothing of it may keep running.
-                _kill_group(pid)
-                killed = True
-                continue
-            if now.timestamp() - last_beat >= HEARTBEAT_SECONDS:
-                Run.objects.filter(pk=run_id, status__in=ACTIVE_RUN_STATES).update(heartbeat_at=now)
-                last_beat = now.timestamp()
-            if row["status"] == RunStatus.CANCELLING:
-                if not stop_sent:
-                    _signal(pid, STOP_SIGNAL)
-                    stop_sent = True
-                requested = row["cancel_requested_at"] or now
-                if not killed and (now - requested).total_seconds() >= grace:
-                    _kill_group(pid)
-                    killed = True
-                    RunEvent.objects.create(
-                        run_id=run_id,
-                        old_status=RunStatus.CANCELLING,
-                        new_status=RunStatus.CANCELLING,
-                        reason=f"still running {grace:g} s after the cancel request: process group killed",
-                    )
+            action = supervision.look_after
     except BaseException:
         # The worker itself is being stopped (task timeout, shutdown): take the run down with it.
         _kill_group(pid)
@@ -120,7 +148,12 @@ def _supervise(run_id: int, pid: int) -> None:
         os.close(pidfd)
         # Steps' subprocesses may still be running in the group; they must not outlive the run.
         _kill_group(pid)
-        _settle(run_id, status_code)
+        until_it_holds(
+            lambda: _settle(run_id, status_code),
+            settings.FLOWSITE_RECORDING_DEADLINE,
+            logger,
+            f"settling run {run_id}",
+        )
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -146,9 +179,16 @@ def _settle(run_id: int, status_code: int) -> None:
     if run.status == RunStatus.CANCELLING:
         finish_cancelled(run, "cancelled: the run's processes were stopped")
         return
+    reason = FailureReason.PROCESS_DIED
     if os.WIFSIGNALED(status_code):
         signum = os.WTERMSIG(status_code)
         message = f"the run's process was killed by signal {signum} ({signal.Signals(signum).name})"
+    elif os.WEXITSTATUS(status_code) == RECORDING_LOST_EXIT:
+        reason = FailureReason.RECORDING_LOST
+        message = (
+            f"the database did not take the run's record for {settings.FLOWSITE_RECORDING_DEADLINE:g} s; "
+            "the run was stopped (see the worker's log)"
+        )
     else:
         message = f"the run's process exited with code {os.WEXITSTATUS(status_code)} before finishing the run"
     if run.transition(
@@ -156,7 +196,7 @@ def _settle(run_id: int, status_code: int) -> None:
         RunStatus.FAILED,
         reason=message,
         finished_at=now,
-        failure_reason=FailureReason.PROCESS_DIED,
+        failure_reason=reason,
         failure_message=message,
     ):
         run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.FAILED, message, finished_at=now, error=message)

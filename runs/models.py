@@ -108,6 +108,7 @@ class FailureReason(models.TextChoices):
     REMOTE_JOB_FAILED = "remote_job_failed"
     REMOTE_JOB_GONE = "remote_job_gone"
     INTERNAL_ERROR = "internal_error"
+    RECORDING_LOST = "recording_lost"
 
 
 class RunStateError(Exception):
@@ -215,12 +216,16 @@ class Run(models.Model):
             rows = Run.objects.filter(pk=self.pk, status=old)
             if condition is not None:
                 rows = rows.filter(condition)
-            changed = rows.update(status=new, **fields)
+            # The change and its event commit together: a connection lost between them must not
+            # leave a state that history cannot explain.
+            with transaction.atomic():
+                changed = rows.update(status=new, **fields)
+                if changed:
+                    RunEvent.objects.create(run_id=self.pk, old_status=old, new_status=new, reason=reason, actor=actor)
             if changed:
                 self.status = new
                 for name, value in fields.items():
                     setattr(self, name, value)
-                RunEvent.objects.create(run_id=self.pk, old_status=old, new_status=new, reason=reason, actor=actor)
                 return True
         return False
 
@@ -288,19 +293,20 @@ class Run(models.Model):
         """
         rows = list(StepRun.objects.filter(run_id=self.pk, status__in=from_statuses).values_list("pk", "status"))
         moved: list[tuple[int, str]] = []
-        for old in {status for _, status in rows}:
-            ids = [pk for pk, status in rows if status == old]
-            if StepRun.objects.filter(pk__in=ids, status=old).update(status=to, **fields) == len(ids):
-                moved.extend((pk, old) for pk in ids)
-            else:
-                # Some ended meanwhile by another hand: account only for those now in `to`.
-                now_to = set(StepRun.objects.filter(pk__in=ids, status=to).values_list("pk", flat=True))
-                moved.extend((pk, old) for pk in ids if pk in now_to)
-        at = timezone.now()
-        RunEvent.objects.bulk_create(
-            RunEvent(run_id=self.pk, step_id=pk, old_status=old, new_status=to, reason=reason, actor=actor, at=at)
-            for pk, old in moved
-        )
+        with transaction.atomic():
+            for old in {status for _, status in rows}:
+                ids = [pk for pk, status in rows if status == old]
+                if StepRun.objects.filter(pk__in=ids, status=old).update(status=to, **fields) == len(ids):
+                    moved.extend((pk, old) for pk in ids)
+                else:
+                    # Some ended meanwhile by another hand: account only for those now in `to`.
+                    now_to = set(StepRun.objects.filter(pk__in=ids, status=to).values_list("pk", flat=True))
+                    moved.extend((pk, old) for pk in ids if pk in now_to)
+            at = timezone.now()
+            RunEvent.objects.bulk_create(
+                RunEvent(run_id=self.pk, step_id=pk, old_status=old, new_status=to, reason=reason, actor=actor, at=at)
+                for pk, old in moved
+            )
         return len(moved)
 
     def refresh_status(self) -> str:

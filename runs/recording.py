@@ -8,10 +8,8 @@ reaches the database in order, a step event at most a moment after it happened.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import pickle
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -19,16 +17,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from flowsite.engine import ExecutionResult, RunObserver
+from flowsite.engine.capture import never_capture_this_thread
 from flowsite.engine.executor import STOPPED_BY_USER
 from flowsite.engine.stores import safe_segment
 
-from .logsanitize import Sanitizer
-from .models import FINAL_STEP_STATES, Artifact, CacheEntry, LogLine, RunEvent, StepRun, StepStatus
+from .logsanitize import Sanitizer, log_level
+from .models import FINAL_STEP_STATES, Artifact, CacheEntry, LogLine, Run, RunEvent, StepRun, StepStatus
+from .reconnecting import reset_connection
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ _FLUSH_SECONDS = 0.2
 _COALESCE_SECONDS = 0.005
 _FLUSH_EVENTS = 5000
 _ERROR_CHARS = 20_000
+_REASON_CHARS = 500
 # Outputs this small are kept in the database: a file per tiny output costs more than the step.
 INLINE_ARTIFACT_BYTES = 64 * 1024
 NOT_RUN_STOPPED = f"Not run: {STOPPED_BY_USER.lower()}"
@@ -51,10 +52,22 @@ def step_status(result: ExecutionResult) -> str:
     return StepStatus.COMPLETED if result.success else StepStatus.FAILED
 
 
+class RecordingLost(Exception):
+    """The database refused the run's record for longer than FLOWSITE_RECORDING_DEADLINE."""
+
+
 class RunRecorder(RunObserver):
-    def __init__(self, run_id: int, step_ids: dict[str, int], next_seq: int, secrets: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        run_id: int,
+        step_ids: dict[str, int],
+        next_seq: int,
+        secrets: list[str] | None = None,
+        deadline: float | None = None,
+    ) -> None:
         self.run_id = run_id
         self.writer = BatchWriter(run_id, step_ids, next_seq, Sanitizer(secrets))
+        self.deadline = settings.FLOWSITE_RECORDING_DEADLINE if deadline is None else deadline
         self.current_step = ""
         # Lets output still in flight (a subprocess's, through a pipe) be told as the step's own.
         self.before_step_ends: Callable[[], None] | None = None
@@ -99,7 +112,10 @@ class RunRecorder(RunObserver):
         return self.writer.unfinished_steps()
 
     def close(self, then: Callable[[], None] | None = None) -> None:
-        """Write everything queued so far, run `then` on the recorder's connection, and stop."""
+        """Write everything queued so far, run `then` on the recorder's connection, and stop.
+
+        Raises RecordingLost when the database could not take the record before the deadline.
+        """
         self._then = then
         with self._cond:
             self._closed = True
@@ -117,6 +133,7 @@ class RunRecorder(RunObserver):
     # The database's side: one thread, one transaction per batch.
 
     def _write_loop(self) -> None:
+        never_capture_this_thread()
         try:
             while True:
                 with self._cond:
@@ -128,34 +145,88 @@ class RunRecorder(RunObserver):
                     events, self._events = self._events, []
                     closing = self._closed
                 if events:
-                    self._write_with_retries(events)
+                    batch = self.writer.prepare(events)
+                    self._durably(lambda: self.writer.write_batch(batch), lambda: self.writer.committed(batch))
+                    self.writer.advance(batch)
                 if closing and not events:
                     if self._then is not None:
-                        self._then()
+                        self._durably(self._then)
                     return
+        except RecordingLost as exc:
+            self._failure = exc
+            # Nothing more of this run can be recorded, so nothing more of it should run.
+            self._stop.set()
         except Exception as exc:
             self._failure = exc
         finally:
             connection.close()
 
-    def _write_with_retries(self, events: list[tuple[Any, ...]]) -> None:
-        for attempt in range(6):
+    def _durably(self, write: Callable[[], None], committed: Callable[[], bool] | None = None) -> None:
+        """Run `write` in one transaction until it commits, reconnecting and replaying it whole.
+
+        The writer's own state advances only after the commit, so a replay is the same write; if the
+        connection died after the commit but before its answer, `committed` finds the work durable.
+        """
+        deadline = time.monotonic() + self.deadline
+        failures = 0
+        first_error: Exception | None = None
+        while True:
             try:
+                if first_error is not None and committed is not None and committed():
+                    return
                 with transaction.atomic():
-                    self.writer.write(events)
+                    write()
+                    if first_error is not None:
+                        self._note_interruption(first_error, failures)
                 return
-            except Exception:
-                logger.exception("recording run %s failed (attempt %d); trying again", self.run_id, attempt + 1)
-                close_old_connections()
-                time.sleep(0.2 * 2**attempt)
-        print(f"flowsite: gave up recording {len(events)} events of run {self.run_id}", file=sys.stderr)
+            except Exception as exc:
+                failures += 1
+                first_error = first_error or exc
+                logger.warning("run %s: recording failed (attempt %d), replaying", self.run_id, failures, exc_info=True)
+                reset_connection()
+                if time.monotonic() >= deadline:
+                    raise RecordingLost(
+                        f"the database refused the run's record for {self.deadline:g} s: {_first_line(exc)}"
+                    ) from exc
+                time.sleep(min(2.0, 0.05 * 2**failures))
+
+    def _note_interruption(self, error: Exception, failures: int) -> None:
+        """The run's history says recording stumbled and recovered; the user's log stays the step's own."""
+        status = Run.objects.values_list("status", flat=True).get(pk=self.run_id)
+        reason = self.writer.sanitize(
+            f"recording interrupted ({_first_line(error)}); written again after {failures} failed "
+            f"attempt{'s' if failures > 1 else ''}, nothing lost",
+            limit=_REASON_CHARS,
+        )
+        RunEvent.objects.create(run_id=self.run_id, old_status=status, new_status=status, reason=reason)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+class Batch:
+    """One write's worth of a run's events, numbered and resolved once so that replaying it is the same write."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[Any, ...]] = []
+        self.first_seq = 0
+        self.next_seq = 0
+        self.changes: list[_StepChange] = []
+        self.artifacts: list[Artifact] = []
+        self.cache_entries: list[tuple[str, str, str, str]] = []
+        # What the write made, known once it committed.
+        self.artifact_ids: dict[str, int] = {}
+        self.step_states: dict[int, str] = {}
+
 
 class BatchWriter:
-    """Writes a run's events (step changes, log lines, artifacts, cache entries) in one batch.
+    """Writes a run's events (step changes, log lines, artifacts, cache entries) in batches.
 
-    It remembers what it wrote (steps' states, artifact ids, the next log sequence number), so
-    the run must have only one writer: the recorder thread of its process, or for a remote run
-    the API requests of its runner, one at a time.
+    It remembers what is durable (steps' states, artifact ids, the next log sequence number) and
+    advances only after a batch committed, so the run must have only one writer: the recorder
+    thread of its process, or for a remote run the API requests of its runner, one at a time.
     """
 
     def __init__(
@@ -169,10 +240,11 @@ class BatchWriter:
     ) -> None:
         self.run_id = run_id
         self.step_ids = step_ids
-        self.seq = itertools.count(next_seq)
+        self.next_seq = next_seq
         self.sanitize = sanitize
         self.step_states = step_states or {}
         self.artifact_ids = artifact_ids or {}
+        self._levels: dict[str, str] = {}
 
     @classmethod
     def resume(cls, run_id: int, secrets: list[str]) -> BatchWriter:
@@ -193,16 +265,27 @@ class BatchWriter:
         return finished < len(self.step_ids)
 
     def write(self, events: list[tuple[Any, ...]]) -> None:
-        """Record a batch of events; call inside a transaction."""
-        lines: list[tuple[Any, ...]] = []
-        artifacts: list[Artifact] = []
-        cache_entries: list[tuple[str, str, str, str]] = []
+        """Record a batch of events at once; call inside a transaction."""
+        batch = self.prepare(events)
+        self.write_batch(batch)
+        self.advance(batch)
+
+    def prepare(self, events: list[tuple[Any, ...]]) -> Batch:
+        """Number the lines and work out each step's change from what is durable; touches no database."""
+        batch = Batch()
         changes: dict[int, _StepChange] = {}
         sanitize = self.sanitize
+        adapt = connection.ops.adapt_datetimefield_value
+        seq = batch.first_seq = self.next_seq
+        levels = self._levels
         for event in events:
             kind = event[0]
             if kind == "log":
-                lines.append(event[1:])
+                _, step, stream, level, text, at = event
+                if level not in levels:
+                    levels[level] = log_level(level)
+                batch.lines.append((self.run_id, seq, step, stream, levels[level], sanitize(text), adapt(at)))
+                seq += 1
             elif kind == "start" or kind == "finish":
                 step_id = self.step_ids.get(event[1])
                 if step_id is None:
@@ -215,40 +298,67 @@ class BatchWriter:
                 else:
                     change.finish(event[2], event[3], sanitize)
             elif kind == "artifact":
-                artifacts.append(event[1])
+                batch.artifacts.append(event[1])
             else:
-                cache_entries.append(event[1:])
-        for artifact in Artifact.objects.bulk_create(artifacts):
-            self.artifact_ids[artifact.uri] = artifact.pk
-        if cache_entries:
+                batch.cache_entries.append(event[1:])
+        batch.next_seq = seq
+        batch.changes = list(changes.values())
+        return batch
+
+    def write_batch(self, batch: Batch) -> None:
+        """Write a prepared batch; call inside a transaction. Replaying it after a rollback writes the same rows."""
+        for artifact in batch.artifacts:
+            artifact.pk = None  # a rolled-back attempt left its id behind
+        created = {artifact.uri: artifact.pk for artifact in Artifact.objects.bulk_create(batch.artifacts)}
+        artifact_ids = {**self.artifact_ids, **created}
+        if batch.cache_entries:
             CacheEntry.objects.bulk_create(
                 [
-                    CacheEntry(key=key, step=step, code_hash=code_hash, artifact_id=self.artifact_ids[uri])
-                    for key, step, code_hash, uri in cache_entries
-                    if uri in self.artifact_ids
+                    CacheEntry(key=key, step=step, code_hash=code_hash, artifact_id=artifact_ids[uri])
+                    for key, step, code_hash, uri in batch.cache_entries
+                    if uri in artifact_ids
                 ],
                 update_conflicts=True,
                 unique_fields=["key"],
                 update_fields=["step", "code_hash", "artifact"],
             )
-        self._save_steps(list(changes.values()))
-        ops = connection.ops
-        _insert_many(
-            LogLine,
-            ["run_id", "seq", "step", "stream", "level", "text", "at"],
-            # Numbered here, by the one writer, so sequence order is commit order: a reader tailing
-            # with ?after=<seq> can never see line N+1 before line N is visible.
-            [
-                (self.run_id, next(self.seq), step, stream, level, sanitize(text), ops.adapt_datetimefield_value(at))
-                for step, stream, level, text, at in lines
-            ],
-        )
+        batch.step_states = self._save_steps(batch.changes, artifact_ids)
+        batch.artifact_ids = created
+        # Numbered by the one writer, so sequence order is commit order: a reader tailing with
+        # ?after=<seq> can never see line N+1 before line N is visible.
+        _insert_many(LogLine, ["run_id", "seq", "step", "stream", "level", "text", "at"], batch.lines)
 
-    def _save_steps(self, changes: list[_StepChange]) -> None:
-        """One statement for all the batch's step changes, each conditional on the step's last state."""
+    def committed(self, batch: Batch) -> bool:
+        """After a failed commit: whether the batch is durable all the same (its answer was lost, not its work)."""
+        if batch.lines:
+            done = LogLine.objects.filter(run_id=self.run_id, seq=batch.first_seq).exists()
+        elif batch.artifacts:
+            done = Artifact.objects.filter(run_id=self.run_id, uri=batch.artifacts[0].uri).exists()
+        else:
+            moves = {c.step_id: c.status for c in batch.changes if c.status != c.initial}
+            current = dict(StepRun.objects.filter(pk__in=moves).values_list("pk", "status"))
+            done = bool(moves) and current == moves
+        if done:
+            uris = [artifact.uri for artifact in batch.artifacts]
+            batch.artifact_ids = dict(Artifact.objects.filter(run_id=self.run_id, uri__in=uris).values_list("uri", "pk"))
+            ids = [c.step_id for c in batch.changes]
+            batch.step_states = dict(StepRun.objects.filter(pk__in=ids).values_list("pk", "status"))
+        return done
+
+    def advance(self, batch: Batch) -> None:
+        """The batch committed: what it wrote is now what the next one builds on."""
+        self.next_seq = batch.next_seq
+        self.artifact_ids.update(batch.artifact_ids)
+        self.step_states.update(batch.step_states)
+
+    def _save_steps(self, changes: list[_StepChange], artifact_ids: dict[str, int]) -> dict[int, str]:
+        """One statement for all the batch's step changes, each conditional on the step's last state.
+
+        Returns the states it wrote.
+        """
         if not changes:
-            return
-        rows = [change.row(self.artifact_ids) for change in changes]
+            return {}
+        rows = [change.row(artifact_ids) for change in changes]
         with connection.cursor() as cursor:
             cursor.executemany(_UPDATE_STEP_SQL, rows)
             written = cursor.rowcount
@@ -256,14 +366,14 @@ class BatchWriter:
             # Someone else (the reaper) ended some of these steps: record only what really changed.
             current = dict(StepRun.objects.filter(pk__in=[c.step_id for c in changes]).values_list("pk", "status"))
             changes = [c for c in changes if current.get(c.step_id) == c.status]
-        ops = connection.ops
-        events = []
-        for change in changes:
-            self.step_states[change.step_id] = change.status
-            for old, new, reason, at in change.transitions:
-                events.append((self.run_id, change.step_id, old, new, reason, ops.adapt_datetimefield_value(at)))
+        adapt = connection.ops.adapt_datetimefield_value
+        events = [
+            (self.run_id, change.step_id, old, new, reason, adapt(at))
+            for change in changes
+            for old, new, reason, at in change.transitions
+        ]
         _insert_many(RunEvent, ["run_id", "step_id", "old_status", "new_status", "reason", "at"], events)
-
+        return {change.step_id: change.status for change in changes}
 
 
 def _insert_many(model: type[Any], columns: list[str], rows: list[tuple[Any, ...]]) -> None:
@@ -310,13 +420,14 @@ class _StepChange:
 
     def finish(self, result: ExecutionResult, at: Any, sanitize: Sanitizer) -> None:
         status = step_status(result)
+        error = sanitize(result.error or "", limit=_ERROR_CHARS)
         self.fields.update(
             status=status,
             finished_at=at,
             duration_seconds=result.duration_seconds,
             cached=result.cached,
             skipped=result.skipped,
-            error=sanitize(result.error or "", limit=_ERROR_CHARS),
+            error=error,
             cache_key=result.cache_key or "",
         )
         if self.status == StepStatus.PENDING:
@@ -326,7 +437,7 @@ class _StepChange:
         if result.cached:
             reason = "served from cache"
         else:
-            reason = (result.error or "").strip().splitlines()[-1][:500] if result.error else ""
+            reason = error.strip().splitlines()[-1][:_REASON_CHARS] if error.strip() else ""
         self.transitions.append((self.status, status, reason, at))
         self.status = status
 

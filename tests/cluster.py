@@ -27,7 +27,7 @@ def test_database_url() -> str:
 
 
 class Cluster:
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, env: dict[str, str] | None = None) -> None:
         from django_q.brokers import get_broker
 
         if settings.REDIS_URL:
@@ -37,6 +37,7 @@ class Cluster:
             "DJANGO_SETTINGS_MODULE": "flowsite.test_settings",
             "DATABASE_URL": test_database_url(),
             "FLOWSITE_WORKERS": str(workers),
+            **(env or {}),
         }
         self.log_path = OUTPUT / f"qcluster-{os.getpid()}-{time.monotonic_ns()}.log"
         self._log: IO[bytes] = open(self.log_path, "wb")

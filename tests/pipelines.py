@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
 from pathlib import Path
 
-from flowsite.engine import Pipeline, step
+from flowsite.engine import Pipeline, Step, step
 
 
 def _note(ledger: str, entry: str) -> int:
@@ -123,3 +124,58 @@ def leak() -> None:
 
 
 leaky = Pipeline("leaky", [leak])
+
+
+# Remote report limits: what a remote step may print that a report must carry anyway.
+
+LONG_LINE_CHARS = 2_000_000
+REPORT_LINES = 3000
+LONG_ERROR_CHARS = 150_000
+
+
+@step(cache=False)
+def hostile_output(lines: int = REPORT_LINES) -> None:
+    import logging
+    import sys
+
+    print("nul\x00byte")
+    print("caf\udce9.txt")
+    # Written with its newline: print() hands a line this long to the capture in two writes.
+    sys.stdout.write("x" * LONG_LINE_CHARS + "\n")
+    logging.addLevelName(45, "A_CUSTOM_LEVEL_NAME_TOO_LONG_TO_STORE")
+    logging.getLogger("limits").log(45, "custom level")
+    for i in range(lines):
+        print(f"line {i:05d} " + "y" * 1000)
+    raise ValueError("e" * LONG_ERROR_CHARS)
+
+
+hostile_reporting = Pipeline("hostile-reporting", [hostile_output])
+
+
+# Recording under faults
+
+
+def _link(index: int) -> Step:
+    def link(lines: int = 1000, pause: float = 0.05) -> int:
+        for i in range(lines):
+            print(f"step {index:02d} line {i:05d}")
+        time.sleep(pause)
+        return index
+
+    return Step(link, name=f"link{index:02d}", cache=False)
+
+
+long_chain = Pipeline("long-chain", [_link(i) for i in range(30)], description="30 steps that print and pause.")
+
+
+@step(cache=False)
+def undecodable() -> int:
+    print("caf\udce9.txt")
+    subprocess.run(["printf", "r\\351sum\\351.pdf\\n"], check=True)
+    logging.addLevelName(25, "progress-of-the-training-loop")
+    logging.getLogger("training").log(25, "epoch 1")
+    print("after")
+    return 3
+
+
+unencodable_names = Pipeline("unencodable-names", [undecodable])

@@ -27,8 +27,20 @@ _originals: dict[str, TextIO] = {}
 _delivering = threading.local()
 
 
+_uncaptured = threading.local()
+
+
+def never_capture_this_thread() -> None:
+    """What this thread prints or logs belongs to the process, never to a step (an observer's writer thread).
+
+    Without it, a lone step's capture also takes other threads' output, which is right for threads
+    the step starts and wrong for the observer's own diagnostics.
+    """
+    _uncaptured.active = True
+
+
 def _capture_for(thread_id: int) -> LogCapture | None:
-    if getattr(_delivering, "active", False):
+    if getattr(_delivering, "active", False) or getattr(_uncaptured, "active", False):
         return None
     capture = _active.get(thread_id)
     if capture is None and len(_active) == 1:

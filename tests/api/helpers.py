@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowsite.engine import Pipeline
 from runs.models import Membership, Project, Role, Run
+from tests import pipelines as test_pipelines
+
+# The pipelines the test settings register, besides the examples.
+TEST_PIPELINES = {value.name for value in vars(test_pipelines).values() if isinstance(value, Pipeline)}
 
 
 def trigger(project: Project, pipeline: str = "greeting", user: Any = None, **params: Any) -> Run:

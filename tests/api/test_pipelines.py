@@ -13,11 +13,9 @@ from runs.models import PipelineDef
 from runs.registry import get_pipeline
 from tests.factories import make_project
 
-from .helpers import error, trigger
+from .helpers import TEST_PIPELINES, error, trigger
 
 pytestmark = pytest.mark.django_db
-
-TEST_PIPELINES = {"arithmetic", "chatty", "exploding", "greeting", "leaky", "lingering", "retrying", "timing-out"}
 
 
 def test_the_list_has_every_registered_pipeline_by_name(api, ready, viewer):

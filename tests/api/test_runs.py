@@ -18,7 +18,7 @@ from runs.recording import path_of
 from tests.factories import make_stack, make_user
 from tests.runs.helpers import execute
 
-from .helpers import add_member, error, trigger
+from .helpers import TEST_PIPELINES, add_member, error, trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -478,8 +478,7 @@ def post_run(client, body, **headers):
         (
             {"project": "ml", "pipeline": "nope"},
             {
-                "pipeline": "unknown pipeline 'nope' (pipelines: arithmetic, chatty, churn-model, exploding, "
-                "greeting, leaky, lingering, retrying, timing-out)"
+                "pipeline": f"unknown pipeline 'nope' (pipelines: {', '.join(sorted(TEST_PIPELINES | {'churn-model'}))})"
             },
         ),
         ({"project": "ml", "pipeline": "greeting", "stack": "moon"}, {"stack": "unknown stack 'moon' (stacks: local)"}),

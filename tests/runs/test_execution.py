@@ -116,7 +116,9 @@ def test_logs_are_sanitised_and_output_of_child_processes_is_kept(ready):
     assert not any("tok-very-secret" in t for t in texts)
     assert "nulbyte" in texts
     long_line = next(t for t in texts if t.startswith("xxxx"))
-    assert long_line.endswith("…[truncated 4464 characters]")
+    kept, marker = long_line.split(" …[truncated ")
+    assert kept == "x" * len(kept) and len(kept) + int(marker.removesuffix(" characters]")) == 70_000
+    assert len(long_line) <= 64 * 1024
     assert "from a child process" in texts
 
 
