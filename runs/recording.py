@@ -244,6 +244,8 @@ class BatchWriter:
         self.sanitize = sanitize
         self.step_states = step_states or {}
         self.artifact_ids = artifact_ids or {}
+        # Cache key -> the artifact a cache hit was served from (set by the step's thread before its finish event).
+        self.cached_artifacts: dict[str, int] = {}
         self._levels: dict[str, str] = {}
 
     @classmethod
@@ -296,7 +298,7 @@ class BatchWriter:
                 if kind == "start":
                     change.start(event[2], event[3])
                 else:
-                    change.finish(event[2], event[3], sanitize)
+                    change.finish(event[2], event[3], sanitize, self.cached_artifacts)
             elif kind == "artifact":
                 batch.artifacts.append(event[1])
             else:
@@ -408,6 +410,7 @@ class _StepChange:
         self.fields: dict[str, Any] = {}
         self.transitions: list[tuple[str, str, str, Any]] = []
         self.artifact_uri: str | None = None
+        self.cached_artifact_id: int | None = None
 
     def start(self, attempt: int, at: Any) -> None:
         self.fields["attempts"] = attempt
@@ -418,7 +421,7 @@ class _StepChange:
         else:
             self.transitions.append((self.status, self.status, f"attempt {attempt}", at))
 
-    def finish(self, result: ExecutionResult, at: Any, sanitize: Sanitizer) -> None:
+    def finish(self, result: ExecutionResult, at: Any, sanitize: Sanitizer, cached_artifacts: dict[str, int]) -> None:
         status = step_status(result)
         error = sanitize(result.error or "", limit=_ERROR_CHARS)
         self.fields.update(
@@ -434,6 +437,8 @@ class _StepChange:
             # Cached and skipped steps never start: they began when they ended, less their duration.
             self.fields["started_at"] = at - timedelta(seconds=result.duration_seconds)
         self.artifact_uri = result.artifact_uri
+        if result.cached and result.cache_key:
+            self.cached_artifact_id = cached_artifacts.get(result.cache_key)
         if result.cached:
             reason = "served from cache"
         else:
@@ -455,7 +460,7 @@ class _StepChange:
             f.get("skipped"),
             f.get("error"),
             f.get("cache_key"),
-            artifact_ids.get(self.artifact_uri) if self.artifact_uri else None,
+            artifact_ids.get(self.artifact_uri) if self.artifact_uri else self.cached_artifact_id,
             self.step_id,
             self.initial,
         )
@@ -531,14 +536,18 @@ class RunCacheStore:
     def get(self, key: str) -> Any:
         if key in self._written:
             return self._written[key]
-        row = CacheEntry.objects.filter(key=key).values_list("artifact__uri", "artifact__data").first()
+        row = CacheEntry.objects.filter(key=key).values_list("artifact_id", "artifact__uri", "artifact__data").first()
         if row is None:
             return None
+        artifact_id, uri, data = row
         try:
-            return load_artifact(row[0], row[1])
+            value = load_artifact(uri, data)
         except (OSError, ValueError, pickle.UnpicklingError):
-            logger.warning("cache entry %s points at an unreadable artifact %s; running the step", key[:12], row[0])
+            logger.warning("cache entry %s points at an unreadable artifact %s; running the step", key[:12], uri)
             return None
+        # The step served from cache then links the artifact it was served, and so the run that made it.
+        self.recorder.writer.cached_artifacts[key] = artifact_id
+        return value
 
     def set_value(self, key: str, value: Any, step_name: str, code_hash: str) -> None:
         uri = self.artifacts.last_uri.get(step_name)

@@ -23,6 +23,7 @@ logger = logging.getLogger("flowsite.engine")
 
 STOPPED_BY_USER = "Execution stopped by user"
 SKIPPED_IN_GROUP = "Skipped due to earlier failure in group"
+SKIPPED_BY_CONDITION = "Skipped: its condition returned false"
 
 
 def step_params(step: Step, context: Context) -> dict[str, Any]:
@@ -111,7 +112,7 @@ class LocalExecutor(Executor):
             except Exception as exc:
                 return ExecutionResult(name, success=False, error=f"Condition check failed: {exc}")
             if not should_run:
-                return ExecutionResult(name, success=True, skipped=True)
+                return ExecutionResult(name, success=True, skipped=True, error=SKIPPED_BY_CONDITION)
 
         cache_key = None
         if cache_store is not None and step.cache is not False:

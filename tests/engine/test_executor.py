@@ -65,6 +65,7 @@ def test_false_condition_skips_without_calling_the_function():
     result = run(register)
     assert result.success is True
     assert result.skipped is True
+    assert result.error == "Skipped: its condition returned false"
     assert result.output is None
     assert calls == []
 

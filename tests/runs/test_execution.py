@@ -77,10 +77,22 @@ def test_a_second_run_is_served_from_cache_and_a_changed_input_is_not(ready, led
     second = execute(trigger(ready, "arithmetic", n=4, ledger=ledger))
     assert first.status == second.status == RunStatus.COMPLETED
     assert [s.status for s in second.steps.all()] == [StepStatus.CACHED, StepStatus.CACHED]
+    # Each cached step links the artifact it was served, made by the first run.
+    served = [step.output_artifact for step in second.steps.select_related("output_artifact")]
+    assert [(a.run_id, a.step) for a in served] == [(first.pk, "produce"), (first.pk, "add_up")]
+    assert served == [step.output_artifact for step in first.steps.select_related("output_artifact")]
     assert ledger_entries(ledger) == ["produce", "add_up"]
     third = execute(trigger(ready, "arithmetic", n=5, ledger=ledger))
     assert [s.status for s in third.steps.all()] == [StepStatus.COMPLETED, StepStatus.COMPLETED]
     assert ledger_entries(ledger) == ["produce", "add_up", "produce", "add_up"]
+
+
+def test_a_step_whose_condition_is_false_is_skipped_saying_why(ready):
+    run = execute(trigger(ready, "churn-model", min_accuracy=1.1))
+    assert run.status == RunStatus.COMPLETED, run.failure_message
+    register = run.steps.get(name="register_model")
+    assert (register.status, register.error) == (StepStatus.SKIPPED, "Skipped: its condition returned false")
+    assert run.events.filter(step=register, new_status=StepStatus.SKIPPED).get().reason == register.error
 
 
 def test_a_step_past_its_timeout_fails_the_run(ready):
