@@ -125,7 +125,7 @@ class RunAdmin(admin.ModelAdmin):
         "project", "pipeline", "stack", "status", "params", "triggered_by", "created_at", "started_at",
         "finished_at", "heartbeat_at", "cancel_requested_at", "cancelled_by", "failure_reason",
         "failure_message", "worker_host", "worker_pid", "process_group", "task_id", "remote_job_name",
-        "remote_console_url", "retry_of", "idempotency_key", "recent_logs",
+        "remote_console_url", "uid", "retry_of", "idempotency_key", "recent_logs",
     ]  # fmt: skip
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:

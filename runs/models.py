@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -68,6 +69,22 @@ class PipelineDef(models.Model):
         return f"{self.name} @ {self.code_version}"
 
 
+class WorkerCode(models.Model):
+    """The version of a pipeline a worker host has on disk, as it last said (at start, at sync, at each run)."""
+
+    host = models.CharField(max_length=255)
+    pipeline = models.CharField(max_length=200)
+    code_version = models.CharField(max_length=64)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "pipeline"], name="one_code_version_per_host")]
+        indexes = [models.Index(fields=["pipeline", "code_version"])]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} @ {self.code_version} on {self.host}"
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued"
     PROVISIONING = "provisioning"
@@ -109,6 +126,9 @@ class FailureReason(models.TextChoices):
     REMOTE_JOB_GONE = "remote_job_gone"
     INTERNAL_ERROR = "internal_error"
     RECORDING_LOST = "recording_lost"
+    CODE_MISMATCH = "code_mismatch"
+    # A remote job ended well, but its runner did not report every step ending well.
+    REMOTE_STEPS_UNFINISHED = "remote_steps_unfinished"
 
 
 class RunStateError(Exception):
@@ -163,6 +183,9 @@ class Run(models.Model):
     remote_job_name = models.CharField(max_length=500, blank=True)
     remote_console_url = models.URLField(max_length=1000, blank=True)
     remote_cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Names the run outside this database (a remote job's labels): unlike the pk, never reused,
+    # not after a database reset, not by another control plane.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
 
@@ -212,6 +235,9 @@ class Run(models.Model):
         The old status is part of the statement's condition, so the event records the
         state that was actually left.
         """
+        reason = self.sanitize(reason)
+        if "failure_message" in fields:
+            fields["failure_message"] = self.sanitize(fields["failure_message"])
         for old in allowed:
             rows = Run.objects.filter(pk=self.pk, status=old)
             if condition is not None:
@@ -291,6 +317,9 @@ class Run(models.Model):
 
         Used when the run ends around its steps (cancelled, dead, crashed); returns how many moved.
         """
+        reason = self.sanitize(reason)
+        if "error" in fields:
+            fields["error"] = self.sanitize(fields["error"])
         rows = list(StepRun.objects.filter(run_id=self.pk, status__in=from_statuses).values_list("pk", "status"))
         moved: list[tuple[int, str]] = []
         with transaction.atomic():
@@ -308,6 +337,20 @@ class Run(models.Model):
                 for pk, old in moved
             )
         return len(moved)
+
+    def sanitize(self, text: str) -> str:
+        """Text the run stores about itself (reasons, failure messages), with its stack's secrets masked.
+
+        Errors quote what user code said, and user code can see the secrets: every run-level text
+        passes here, as every log line and step error passes the recorder's sanitiser.
+        """
+        sanitizer = getattr(self, "_sanitizer", None)
+        if sanitizer is None:
+            from .logsanitize import Sanitizer
+
+            secrets = self.stack.secret_values() if self.stack_id is not None else []
+            sanitizer = self._sanitizer = Sanitizer(secrets)
+        return sanitizer(text)
 
     def refresh_status(self) -> str:
         self.status = Run.objects.values_list("status", flat=True).get(pk=self.pk)
@@ -453,6 +496,21 @@ class RunToken(models.Model):
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Installation(models.Model):
+    """This control plane's identity, made once per database: remote jobs are labelled with it, so
+    jobs of another control plane in the same cloud project, or of this one before its database
+    was reset, are never taken for ours. Kept in the database rather than in a setting because
+    it must change exactly when the run ids it qualifies start again, and a setting is easily copied."""
+
+    uid = models.UUIDField(default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    @classmethod
+    def current_id(cls) -> str:
+        # One row, pk 1: two processes creating it at once agree on the winner's.
+        return cls.objects.get_or_create(pk=1)[0].uid.hex
 
 
 class Lease(models.Model):

@@ -2,7 +2,12 @@
 
 The worker that claims a run submits its job and records it; from then on the reconcile loop
 follows the job: it maps the job's state onto the run, passes a cancel request on (once), and
-finishes the run. Progress inside the job arrives from the remote runner through the API.
+finishes the run. Progress inside the job arrives from the remote runner through the API; a job
+that succeeded completes its run only if the runner reported every step ending well.
+
+A job carries this installation's id and the run's uid as labels. That is how a job submitted by
+a worker that died before recording it is found again, and only a job whose labels say it is the
+run's own is adopted: never one of another control plane, or of this one before a database reset.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from stacks.registry import remote_kinds
 
 from . import registry
 from .finishing import fail, finish_cancelled
-from .models import ACTIVE_RUN_STATES, FailureReason, Lease, Run, RunEvent, RunStatus, RunToken
+from .models import (
+    ACTIVE_RUN_STATES, FailureReason, Installation, Lease, Run, RunEvent, RunStatus, RunToken, StepStatus,
+)  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,11 @@ LOOP_LEASE = "remote-reconcile-loop"
 SUBMIT_LEASE_SECONDS = 60
 CANCELLING_POLL_SECONDS = 0.5
 LOOKUP_THREADS = 8
+INSTALLATION_LABEL = "flowsite-installation"
+RUN_UID_LABEL = "flowsite-run-uid"
+PROJECT_LABEL = "flowsite-project"
+# How a step may end for its run to complete.
+DONE_STEP_STATES = frozenset({StepStatus.COMPLETED, StepStatus.CACHED, StepStatus.SKIPPED})
 
 
 def job_environment(run: Run, token: str, orchestrator: Any) -> dict[str, str]:
@@ -56,20 +68,28 @@ def _resources(pipeline_name: str) -> ResourceConfig | None:
     return merged
 
 
+def owner_labels(run: Run) -> dict[str, str]:
+    """The labels that make a job this run's and nobody else's. The pk would not: it starts again
+    after a database reset, and another control plane in the same cloud project has its own run 1."""
+    return {INSTALLATION_LABEL: Installation.current_id(), RUN_UID_LABEL: run.uid.hex}
+
+
 def submit(run: Run, orchestrator: Any) -> None:
     """Submit the claimed run's job, or adopt the one an earlier attempt submitted, and record it."""
-    job_name = orchestrator.find_job(run.pk)
+    owner = owner_labels(run)
+    job_name = orchestrator.find_job(owner)
     if job_name is None:
         token = RunToken.issue(run)
         pipeline = registry.get_pipeline(run.pipeline.name)
         if pipeline is None:
-            fail(run, FailureReason.PIPELINE_MISSING, f"pipeline {run.pipeline.name!r} is not among FLOWSITE_PIPELINES")
+            message = f"pipeline {run.pipeline.name!r} is not among FLOWSITE_PIPELINES"
+            _fail(run, FailureReason.PIPELINE_MISSING, message)
             return
         submission = orchestrator.run_pipeline(
             pipeline,
             str(run.pk),
             resources=_resources(run.pipeline.name),
-            labels={"flowsite-project": run.project.slug},
+            labels={**owner, PROJECT_LABEL: run.project.slug},
             env=job_environment(run, token, orchestrator),
         )
         job_name, reason = submission.job_id, f"submitted as Vertex AI job {submission.job_id}"
@@ -166,7 +186,7 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     if report is None:
         report = _lookup(orchestrator, run.remote_job_name)
     if isinstance(report, JobGone):
-        fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {report}")
+        _fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {report}")
         return True
     if isinstance(report, Exception):
         logger.warning("run %s: could not read its job's state (%s); asking again next pass", run.pk, report)
@@ -187,12 +207,55 @@ def _apply(run: Run, report: Any) -> bool:
     now = timezone.now()
     if status == ExecutionStatus.CANCELLED:
         return finish_cancelled(run, f"job {state}")
+    cancelling = run.status == RunStatus.CANCELLING
     if status == ExecutionStatus.COMPLETED:
-        late = "; the cancel request came too late" if run.status == RunStatus.CANCELLING else ""
-        return run.transition(ACTIVE_RUN_STATES, RunStatus.COMPLETED, reason=f"job {state}{late}", finished_at=now)
-    message = f"Vertex AI job {state}: {report.error or 'no error message'}"
-    late = " (the cancel request came too late)" if run.status == RunStatus.CANCELLING else ""
-    return fail(run, FailureReason.REMOTE_JOB_FAILED, message + late)
+        unfinished = _unfinished_steps(run, state)
+        if unfinished is None:
+            late = "; the cancel request came too late" if cancelling else ""
+            return run.transition(ACTIVE_RUN_STATES, RunStatus.COMPLETED, reason=f"job {state}{late}", finished_at=now)
+        reason, message = unfinished
+    else:
+        reason = FailureReason.REMOTE_JOB_FAILED
+        message = f"Vertex AI job {state}: {report.error or 'no error message'}"
+    return _fail(run, reason, message + (" (the cancel request came too late)" if cancelling else ""))
+
+
+def _unfinished_steps(run: Run, state: str) -> tuple[str, str] | None:
+    """Why a run whose job succeeded did not complete, or None if every step ended well.
+
+    A job's success says only that its command exited 0: a wrong command, a runner that stopped
+    before its first report or one that exits 0 whatever happened must not pass for a completed run.
+    """
+    steps = list(run.steps.order_by("position").values_list("name", "status", "error"))
+    failed = [(name, error) for name, status, error in steps if status == StepStatus.FAILED]
+    if failed:
+        name, error = failed[0]
+        lines = error.strip().splitlines()
+        return FailureReason.STEP_FAILED, f"step {name!r} failed: {lines[0] if lines else 'failed'} (job {state})"
+    if steps and all(status == StepStatus.PENDING for _, status, _ in steps):
+        return (
+            FailureReason.REMOTE_STEPS_UNFINISHED,
+            f"Vertex AI job {state}, but its runner reported no steps: the job's command exited 0 "
+            "without running the pipeline (is Flowsite's remote runner in the image?)",
+        )
+    left = [f"{name} ({status})" for name, status, _ in steps if status not in DONE_STEP_STATES]
+    if left:
+        return (
+            FailureReason.REMOTE_STEPS_UNFINISHED,
+            f"Vertex AI job {state}, but its runner left steps unfinished: {', '.join(left)}",
+        )
+    return None
+
+
+def _fail(run: Run, reason: str, message: str) -> bool:
+    """Fail the run; steps its job never ran end "not run", as a local run's do."""
+    if not fail(run, reason, message):
+        return False
+    run.end_steps(
+        (StepStatus.PENDING,), StepStatus.SKIPPED, "not run", skipped=True, finished_at=timezone.now(),
+        error=f"Not run: {message}",
+    )  # fmt: skip
+    return True
 
 
 def _send_cancel(run: Run, orchestrator: Any) -> None:
@@ -220,7 +283,7 @@ def _recover_submission(run: Run, orchestrator: Any) -> None:
         heartbeat_at=timezone.now()
     ):
         return
-    job_name = orchestrator.find_job(run.pk)
+    job_name = orchestrator.find_job(owner_labels(run))
     if job_name is not None:
         record_job(run, orchestrator, job_name, f"found Vertex AI job {job_name} after its worker stopped")
     else:

@@ -62,7 +62,12 @@ def parse_config(kind: str, config: Any) -> BaseModel:
         errors: dict[str, str] = {}
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "config"
-            message = "unknown setting for this kind of stack" if error["type"] == "extra_forbidden" else error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown setting for this kind of stack"
+            elif error["type"] == "value_error":
+                message = str(error["ctx"]["error"])  # the validator's own words, without "Value error, "
+            else:
+                message = error["msg"]
             errors.setdefault(field, message)
         raise ConfigError(errors) from None
 

@@ -2,9 +2,10 @@
 
 Jobs go QUEUED -> PENDING -> RUNNING -> SUCCEEDED or FAILED, one step every `step_seconds`.
 On RUNNING the job's container command really runs, as a local subprocess with the job's
-environment (the image is ignored), so the remote runner calls back the live control plane;
-its exit code decides SUCCEEDED or FAILED. Cancel goes CANCELLING, then CANCELLED, and kills
-the subprocess's process group. Routes and bodies follow Vertex's REST API (proto JSON).
+environment, so the remote runner calls back the live control plane; its exit code decides
+SUCCEEDED or FAILED. An image holds this repository's code unless `images` says otherwise.
+Cancel goes CANCELLING, then CANCELLED, and kills the subprocess's process group. Routes and
+bodies follow Vertex's REST API (proto JSON); a list filter is labels.KEY="VALUE" joined by AND.
 """
 
 from __future__ import annotations
@@ -51,14 +52,27 @@ class FakeJob:
 
 
 class FakeVertex:
-    def __init__(self, step_seconds: float = 0.05, latency_seconds: float = 0.0, cancel_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        step_seconds: float = 0.05,
+        latency_seconds: float = 0.0,
+        cancel_seconds: float | None = None,
+        ignore_filter: bool = False,
+        images: dict[str, Path] | None = None,
+    ) -> None:
         self.step_seconds = step_seconds
         # How long CANCELLING lasts before the process is killed (default: one step).
         self.cancel_seconds = step_seconds if cancel_seconds is None else cancel_seconds
         # Google answers in tens of milliseconds, not in microseconds: benchmarks can say so.
         self.latency_seconds = latency_seconds
+        # A list that answers with every job it has, as a server that ignores (or misreads) the filter would.
+        self.ignore_filter = ignore_filter
+        # Image -> the directory that stands for its files: the job's command runs there, with only it on
+        # PYTHONPATH. Images not named run this repository's code, as Flowsite's own image would.
+        self.images = images or {}
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: set[str | None] = set()
         self._ids = count(1)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -101,6 +115,7 @@ class FakeVertex:
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         url = urlparse(handler.path)
         self.requests.append((method, url.path))
+        self.authorizations.add(handler.headers.get("Authorization"))
         match = JOB_PATH.match(unquote(url.path))
         length = int(handler.headers.get("Content-Length") or 0)
         body = json.loads(handler.rfile.read(length) or b"{}") if length else {}
@@ -110,7 +125,10 @@ class FakeVertex:
         if method == "POST" and job_id is None:
             return self._send(handler, 200, self._create(parent, body).as_json())
         if method == "GET" and job_id is None:
-            return self._send(handler, 200, {"customJobs": self._list(parent, parse_qs(url.query))})
+            try:
+                return self._send(handler, 200, {"customJobs": self._list(parent, parse_qs(url.query))})
+            except ValueError as exc:
+                return self._send(handler, 400, _error(400, str(exc), "INVALID_ARGUMENT"))
         name = f"{parent}/customJobs/{job_id}"
         job = self.jobs.get(name)
         if job is None:
@@ -141,11 +159,16 @@ class FakeVertex:
         return job
 
     def _list(self, parent: str, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        if self.ignore_filter:
+            return [job.as_json() for job in list(self.jobs.values())]
         wanted = {}
-        for clause in query.get("filter", []):
+        for clause in " AND ".join(query.get("filter", [])).split(" AND "):
+            if not clause.strip():
+                continue
             found = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"([^"]*)"', clause.strip())
-            if found:
-                wanted[found.group(1)] = found.group(2)
+            if found is None:
+                raise ValueError(f"this fake understands labels.KEY=\"VALUE\" joined by AND, not {clause!r}")
+            wanted[found.group(1)] = found.group(2)
         return [
             job.as_json()
             for job in list(self.jobs.values())
@@ -191,8 +214,9 @@ class FakeVertex:
         command = [sys.executable if part == "python" else part for part in container["command"]]
         command += container.get("args", [])
         env = {**os.environ, **{item["name"]: item["value"] for item in container.get("env", [])}}
-        env["PYTHONPATH"] = str(ROOT)
-        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        files = self.images.get(container["imageUri"], ROOT)
+        env["PYTHONPATH"] = str(files)
+        return subprocess.Popen(command, cwd=files, env=env, start_new_session=True)
 
     def _kill(self, job: FakeJob) -> None:
         if job.process is not None and job.process.poll() is None:

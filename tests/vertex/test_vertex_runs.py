@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from runs.execution import execute_run
-from runs.models import FailureReason, LogLine, Run, RunStatus, StepStatus
-from runs.remote_runs import reconcile_once
+from runs.models import FailureReason, Installation, LogLine, Run, RunStatus, StepStatus
+from runs.remote_runs import owner_labels, reconcile_once
 from tests.cluster import ROOT
 from tests.cluster import test_database_url as database_url
 from tests.runs.helpers import wait_for
@@ -43,7 +43,10 @@ def test_a_vertex_run_completes_with_steps_logs_and_artifacts_reported_by_the_ru
     assert run.remote_job_name.startswith("projects/test-project/locations/us-central1/customJobs/")
     assert run.remote_console_url.startswith("https://console.cloud.google.com/vertex-ai/")
     job = fake_vertex.jobs[run.remote_job_name]
-    assert job.labels == {"flowsite-run": str(run.pk), "flowsite-project": "remote"}
+    assert job.labels == {
+        "flowsite-run": str(run.pk), "flowsite-project": "remote",
+        "flowsite-installation": Installation.current_id(), "flowsite-run-uid": run.uid.hex,
+    }  # fmt: skip
     spec = job.body["jobSpec"]["workerPoolSpecs"][0]
     env = {item["name"]: item["value"] for item in spec["containerSpec"]["env"]}
     assert env["FLOWSITE_RUN_ID"] == str(run.pk) and env["FLOWSITE_RUN_TOKEN"].startswith(f"fsr_{run.pk}_")
@@ -106,7 +109,7 @@ def test_a_worker_killed_between_submit_and_record_does_not_cause_a_second_job(v
     orchestrator = run.stack.orchestrator()
     from runs.registry import get_pipeline
 
-    orchestrator.run_pipeline(get_pipeline("greeting"), str(run.pk), env={})
+    orchestrator.run_pipeline(get_pipeline("greeting"), str(run.pk), env={}, labels=owner_labels(run))
     assert len(fake_vertex.jobs) == 1
     reconcile_once()
     run.refresh_from_db()

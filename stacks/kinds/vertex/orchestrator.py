@@ -1,4 +1,9 @@
-"""VertexAIOrchestrator: the seed's contract, on google-cloud-aiplatform 2.7, imported only when used."""
+"""VertexAIOrchestrator: the seed's contract, on google-cloud-aiplatform 2.7, imported only when used.
+
+Every call goes through the stack's own GAPIC JobService client (endpoint, credentials, transport)
+with a CustomJob message built here from the stack's settings: the SDK's `aiplatform.init` is
+process-wide, so with it a job for one stack could go to another stack's endpoint with its key.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import importlib.util
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flowsite.engine import DockerConfig, ExecutionStatus, RemoteOrchestrator, ResourceConfig, SubmissionResult
@@ -14,10 +20,10 @@ from flowsite.engine.resources import parse_bytes, parse_cpu
 from .states import status_for
 
 RUN_LABEL = "flowsite-run"
-PROJECT_LABEL = "flowsite-project"
 RUNNER_COMMAND = ["python", "-m", "flowsite.remote"]
 WAIT_POLL_SECONDS = 15
 LOOKUP_TIMEOUT_SECONDS = 10
+SUBMIT_TIMEOUT_SECONDS = 30
 
 # Vertex's names for common accelerators, keyed by how people write them.
 _ACCELERATORS = {
@@ -115,7 +121,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         if not self.project_id:
             raise ValueError("project_id is required for VertexAIOrchestrator")
         if not self.staging_bucket:
-            raise ValueError("staging_bucket is required for VertexAIOrchestrator: the SDK stages jobs there")
+            raise ValueError("staging_bucket is required for VertexAIOrchestrator: jobs write their outputs there")
         if importlib.util.find_spec("google.cloud.aiplatform") is None:
             raise ImportError(
                 "google-cloud-aiplatform is required for VertexAIOrchestrator. "
@@ -139,29 +145,6 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             f"https://console.cloud.google.com/vertex-ai/locations/{self.region}/training/{job_id}/cpu"
             f"?project={self.project_id}"
         )
-
-    def _aiplatform(self) -> Any:
-        """The SDK, pointed at this stack. Its configuration is process-wide, so set it before each use."""
-        from google.cloud import aiplatform
-
-        options: dict[str, Any] = {"project": self.project_id, "location": self.region}
-        if self.staging_bucket:
-            options["staging_bucket"] = self.staging_bucket
-        if self.encryption_key:
-            options["encryption_spec_key_name"] = self.encryption_key
-        credentials = self.credentials
-        if self.api_endpoint:
-            options["api_endpoint"] = self.api_endpoint
-            if self.api_endpoint.startswith("http://"):
-                # A local endpoint (a test server): plain HTTP without Google's credential lookup.
-                from google.auth.credentials import AnonymousCredentials
-
-                credentials = credentials or AnonymousCredentials()
-                options["api_transport"] = "rest"
-        if credentials is not None:
-            options["credentials"] = credentials
-        aiplatform.init(**options)
-        return aiplatform
 
     def worker_pool_specs(
         self,
@@ -198,6 +181,31 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             }
         ]
 
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project_id}/locations/{self.region}"
+
+    def custom_job(self, display_name: str, worker_pool_specs: list[dict[str, Any]], labels: dict[str, str]) -> Any:
+        """The CustomJob message, from this stack's settings only (the SDK's CustomJob would fill gaps
+        from `aiplatform.init`, which is process-wide and so carries one stack's settings into another's)."""
+        from google.cloud.aiplatform_v1.types import CustomJob, CustomJobSpec, EncryptionSpec, GcsDestination
+
+        # Where the SDK would put the job's outputs, so a bucket's layout stays what it was.
+        stamp = datetime.now().isoformat(sep="-", timespec="milliseconds")
+        return CustomJob(
+            display_name=display_name,
+            job_spec=CustomJobSpec(
+                worker_pool_specs=worker_pool_specs,
+                base_output_directory=GcsDestination(
+                    output_uri_prefix=f"{(self.staging_bucket or '').rstrip('/')}/aiplatform-custom-job-{stamp}"
+                ),
+                service_account=self.service_account or "",
+                network=self.network or "",
+            ),
+            labels=labels,
+            encryption_spec=EncryptionSpec(kms_key_name=self.encryption_key) if self.encryption_key else None,
+        )
+
     def run_pipeline(
         self,
         pipeline: Any,
@@ -210,15 +218,13 @@ class VertexAIOrchestrator(RemoteOrchestrator):
     ) -> SubmissionResult:
         """Submit one CustomJob for the run and return at once; `wait()` polls it to the end."""
         self.validate()
-        aiplatform = self._aiplatform()
         labels = {RUN_LABEL: _label(run_id), **{k: _label(v) for k, v in kwargs.get("labels", {}).items()}}
-        job = aiplatform.CustomJob(
-            display_name=f"{_label(pipeline.name)}-{_label(run_id)[:8]}",
-            worker_pool_specs=self.worker_pool_specs(resources, docker_config, kwargs.get("env")),
-            labels=labels,
-        )
-        job.submit(service_account=self.service_account, network=self.network)
-        job_id = job.resource_name
+        display_name = f"{_label(pipeline.name)}-{_label(run_id)[:8]}"
+        job = self.custom_job(display_name, self.worker_pool_specs(resources, docker_config, kwargs.get("env")), labels)
+        # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
+        job_id = self._job_client().create_custom_job(
+            parent=self.parent, custom_job=job, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS
+        ).name
 
         def wait_for_completion() -> None:
             while True:
@@ -241,14 +247,16 @@ class VertexAIOrchestrator(RemoteOrchestrator):
                 "platform": "vertex_ai",
                 "project": self.project_id,
                 "region": self.region,
-                "job_name": job.display_name,
+                "job_name": display_name,
                 "console_url": self.console_url(job_id),
             },
         )
 
     def _job_client(self) -> Any:
-        """Vertex's JobService client, made once: for calls with our own timeout and no hidden
-        retrying (the SDK's getters retry for minutes, which would stall a reconcile pass)."""
+        """This stack's JobService client, made once per orchestrator, for every call: its endpoint,
+        credentials and transport are its own, never process-wide state another stack could change.
+        Calls pass their own timeout and no retry: the client's default retrying lasts minutes, which
+        would stall a reconcile pass."""
         if self._client is None:
             from google.api_core.client_options import ClientOptions
             from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
@@ -258,6 +266,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             if endpoint.startswith("http://"):
                 from google.auth.credentials import AnonymousCredentials
 
+                # A local endpoint (a test server): REST over plain HTTP, no Google credential lookup.
                 options.update(transport="rest", credentials=self.credentials or AnonymousCredentials())
             elif self.credentials is not None:
                 options["credentials"] = self.credentials
@@ -288,11 +297,16 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         """Ask Vertex to cancel the job; it goes CANCELLING, then CANCELLED (or ends on its own first)."""
         self._job_client().cancel_custom_job(name=job_id, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
 
-    def find_job(self, run_id: str) -> str | None:
-        """The job already submitted for this run, found by its label, if any."""
-        aiplatform = self._aiplatform()
-        jobs = aiplatform.CustomJob.list(filter=f'labels.{RUN_LABEL}="{_label(run_id)}"')
-        return jobs[0].resource_name if jobs else None
+    def find_job(self, labels: dict[str, str]) -> str | None:
+        """The job carrying all these labels, if there is one: a job submitted earlier for the same run."""
+        wanted = {key: _label(value) for key, value in labels.items()}
+        request = {"parent": self.parent, "filter": " AND ".join(f'labels.{k}="{v}"' for k, v in wanted.items())}
+        jobs = self._job_client().list_custom_jobs(request=request, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
+        for job in jobs:
+            # The filter is a request, not a guarantee: a job is taken only if its own labels say so.
+            if all(job.labels.get(key) == value for key, value in wanted.items()):
+                return job.name
+        return None
 
     def execute(self, run: Any) -> None:
         from runs.remote_runs import submit
