@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Callable
 
@@ -200,6 +201,9 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
+# What a worker calls itself when it says which pipeline code it has (several checkouts on one host
+# need distinct names).
+FLOWSITE_WORKER_NAME = env_str("FLOWSITE_WORKER_NAME", "") or socket.gethostname()
 # How long a run's recorder keeps reconnecting and replaying a batch the database refused before
 # the run is stopped and failed with reason recording_lost.
 FLOWSITE_RECORDING_DEADLINE = env_float("FLOWSITE_RECORDING_DEADLINE", 120.0, minimum=1.0)

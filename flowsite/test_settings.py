@@ -11,6 +11,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # One per test process, so that two test sessions on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
-FLOWSITE_PIPELINES = ["examples.churn", "tests.pipelines"]
+FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn", "tests.pipelines"])  # noqa: F405
 FLOWSITE_ARTIFACT_ROOT = BASE_DIR / "test-output" / "artifacts"  # noqa: F405
 FLOWSITE_CANCEL_GRACE = 2.0

@@ -9,12 +9,14 @@ import sys
 import traceback
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from flowsite.engine import LocalExecutor, Pipeline, PipelineResult
 
 from . import registry
 from .finishing import fail, finish
 from .local_runner_io import FdCapture
-from .models import FailureReason, Run, RunEvent, StepRun
+from .models import FailureReason, Run, StepRun, StepStatus
 from .recording import RecordingLost, RunArtifactStore, RunCacheStore, RunRecorder
 
 logger = logging.getLogger(__name__)
@@ -29,18 +31,13 @@ class Prepared:
     """What the run's process needs, read by the worker before it forks."""
 
     run: Run
-    pipeline: Pipeline | None
     step_ids: dict[str, int]
     next_seq: int
 
 
 def prepare(run: Run) -> Prepared:
-    pipeline = registry.get_pipeline(run.pipeline.name)
-    if pipeline is not None and pipeline.code_version() != run.pipeline.code_version:
-        _adopt_current_code(run, pipeline)
     return Prepared(
         run=run,
-        pipeline=pipeline,
         step_ids=dict(StepRun.objects.filter(run=run).values_list("name", "pk")),
         # A run executes once, and only its own process writes its log.
         next_seq=1,
@@ -48,10 +45,9 @@ def prepare(run: Run) -> Prepared:
 
 
 def execute_in_child(prepared: Prepared, stop_signal: int) -> int:
-    run, pipeline = prepared.run, prepared.pipeline
+    run = prepared.run
+    pipeline = _code_for(run)
     if pipeline is None:
-        message = f"pipeline {run.pipeline.name!r} is not among this worker's FLOWSITE_PIPELINES"
-        fail(run, FailureReason.PIPELINE_MISSING, message)
         return 0
     _diagnostics_to_worker_log()
     recorder = RunRecorder(run.pk, prepared.step_ids, prepared.next_seq, secrets=run.stack.secret_values())
@@ -87,6 +83,37 @@ def execute_in_child(prepared: Prepared, stop_signal: int) -> int:
         logger.error("run %s: %s; the run is stopped", run.pk, exc)
         return RECORDING_LOST_EXIT
     return 0
+
+
+def _code_for(run: Run) -> Pipeline | None:
+    """The pipeline as it is on disk now, if it is the version the run was triggered for; else the run fails saying why."""
+    name, wanted = run.pipeline.name, run.pipeline.code_version
+    try:
+        found = registry.reload_from_disk()
+    except Exception as exc:
+        return _refuse(run, FailureReason.PIPELINE_MISSING, f"this worker cannot import its pipelines: {exc}")
+    registry.note_worker_code(found)
+    if name not in found:
+        modules = ", ".join(settings.FLOWSITE_PIPELINES) or "none"
+        return _refuse(
+            run, FailureReason.PIPELINE_MISSING, f"pipeline {name!r} is not in this worker's FLOWSITE_PIPELINES ({modules})"
+        )
+    pipeline = found[name][0]
+    if pipeline.code_version() != wanted:
+        return _refuse(
+            run,
+            FailureReason.CODE_MISMATCH,
+            f"worker {settings.FLOWSITE_WORKER_NAME} has code version {pipeline.code_version()} of pipeline {name!r}, "
+            f"but the run was triggered for version {wanted}: ship that code to the worker, or run "
+            "sync_pipelines where the code changed and trigger again",
+        )
+    return pipeline
+
+
+def _refuse(run: Run, reason: str, message: str) -> None:
+    if fail(run, reason, message):
+        run.end_steps((StepStatus.PENDING,), StepStatus.SKIPPED, "not run", skipped=True, error=f"Not run: {message}")
+    return None
 
 
 def _diagnostics_to_worker_log() -> None:

@@ -1,16 +1,27 @@
-"""The pipelines this deployment runs: imported from FLOWSITE_PIPELINES and recorded as PipelineDefs."""
+"""The pipelines this deployment runs: imported from FLOWSITE_PIPELINES and recorded as PipelineDefs.
+
+A PipelineDef is what a run is triggered for; WorkerCode rows say which hosts have which version
+on disk, so a trigger for code no worker has is refused, and a run's process imports the code fresh
+and runs it only if it is the version the run was triggered for.
+"""
 
 from __future__ import annotations
 
 import importlib
+import linecache
+import sys
 import threading
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from flowsite.engine import Pipeline
 
-from .models import PipelineDef
+from .models import PipelineDef, WorkerCode
+
+# Never re-imported for a run: Flowsite's own packages, which a pipeline module's package must not shadow.
+_OWN_PACKAGES = frozenset({"flowsite", "runs", "stacks", "accounts", "dashboard", "django", "django_q"})
 
 _lock = threading.Lock()
 _loaded: dict[str, tuple[Pipeline, str]] | None = None
@@ -44,6 +55,24 @@ def get_pipeline(name: str) -> Pipeline | None:
     return entry[0] if entry else None
 
 
+def reload_from_disk() -> dict[str, tuple[Pipeline, str]]:
+    """Import the pipeline modules again, as they are on disk now; for a run's own (forked) process.
+
+    The worker imported them when it started; code changed since then must take effect without a
+    restart, and only the run's process, which ends with the run, may pay for a fresh import.
+    """
+    global _loaded
+    packages = {name.split(".")[0] for name in settings.FLOWSITE_PIPELINES} - _OWN_PACKAGES
+    for loaded in [name for name in sys.modules if name.split(".")[0] in packages]:
+        del sys.modules[loaded]
+    importlib.invalidate_caches()
+    # Code versions hash the steps' source, which inspect reads through linecache.
+    linecache.checkcache()
+    with _lock:
+        _loaded = None
+    return pipelines()
+
+
 def record(pipeline: Pipeline, module: str) -> PipelineDef:
     """The definition row for this pipeline's current code, created on first sight."""
     definition, _ = PipelineDef.objects.get_or_create(
@@ -60,4 +89,32 @@ def record(pipeline: Pipeline, module: str) -> PipelineDef:
 
 
 def sync_pipelines() -> list[PipelineDef]:
-    return [record(pipeline, module) for pipeline, module in pipelines().values()]
+    """Record this host's pipelines: their definitions, and that this host can run these versions."""
+    found = pipelines()
+    definitions = [record(pipeline, module) for pipeline, module in found.values()]
+    note_worker_code(found)
+    return definitions
+
+
+def unavailable(name: str, code_version: str) -> str | None:
+    """Why no worker can run this version of the pipeline, or None if one can."""
+    if WorkerCode.objects.filter(pipeline=name, code_version=code_version).exists():
+        return None
+    versions = sorted(set(WorkerCode.objects.filter(pipeline=name).values_list("code_version", flat=True)))
+    if not versions:
+        return f"no worker has pipeline {name!r}: add its module to FLOWSITE_PIPELINES on the workers"
+    return (
+        f"no worker has version {code_version} of pipeline {name!r} (workers have {', '.join(versions)}): "
+        "ship the code to the workers and run sync_pipelines there"
+    )
+
+
+def note_worker_code(found: dict[str, tuple[Pipeline, str]]) -> None:
+    """Say which version of each pipeline this host has on disk now."""
+    host, now = settings.FLOWSITE_WORKER_NAME, timezone.now()
+    WorkerCode.objects.bulk_create(
+        [WorkerCode(host=host, pipeline=name, code_version=p.code_version(), seen_at=now) for name, (p, _) in found.items()],
+        update_conflicts=True,
+        unique_fields=["host", "pipeline"],
+        update_fields=["code_version", "seen_at"],
+    )
