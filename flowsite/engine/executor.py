@@ -26,6 +26,11 @@ SKIPPED_IN_GROUP = "Skipped due to earlier failure in group"
 SKIPPED_BY_CONDITION = "Skipped: its condition returned false"
 
 
+def artifact_name(step: Step) -> str:
+    """What a step's materialized result is called: its output's name, or its outputs' names joined."""
+    return "+".join(step.outputs)
+
+
 def step_params(step: Step, context: Context) -> dict[str, Any]:
     """The context parameters a step's function or its condition names."""
     params = context.inject_params(step.func)
@@ -161,7 +166,7 @@ class LocalExecutor(Executor):
                 artifact_uri = None
                 if artifact_store is not None and run_id and output is not None:
                     artifact_uri = artifact_store.materialize(
-                        obj=output, name="output", run_id=run_id, step_name=name, project_name=project_name
+                        obj=output, name=artifact_name(step), run_id=run_id, step_name=name, project_name=project_name
                     )
             except (StopExecution, ForcedStop):
                 if capture is not None:

@@ -55,7 +55,7 @@ def test_a_run_triggered_from_the_pipeline_page_is_watched_to_completion(page, c
     assert (run.status, run.pipeline.name, run.params["name"], run.triggered_by) == (
         RunStatus.COMPLETED, "greeting", "browser", owner,
     )  # fmt: skip
-    expect(page.locator("table.artifacts")).to_contain_text("output")
+    expect(page.locator("table.artifacts")).to_contain_text("greeting")
     screenshot(page, "run-completed")
 
 

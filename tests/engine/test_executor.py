@@ -520,13 +520,23 @@ def test_output_is_materialized_when_store_and_run_id_are_given():
     assert store.calls == [
         {
             "obj": {"weights": [1, 2]},
-            "name": "output",
+            "name": "make_model",
             "run_id": "run-7",
             "step_name": "make_model",
             "project_name": "proj",
         }
     ]
     assert result.artifact_uri == "mem://models/1"
+
+
+def test_the_materialized_output_carries_the_names_the_step_declares():
+    @step(outputs=["train", "test"])
+    def split():
+        return [1, 2, 3], [4]
+
+    store = RecordingArtifactStore(uri="mem://split/1")
+    run(split, artifact_store=store, run_id="run-8")
+    assert [call["name"] for call in store.calls] == ["train+test"]
 
 
 def test_project_name_defaults_to_default():

@@ -40,9 +40,9 @@ def test_a_run_completes_with_its_steps_logs_and_artifacts(ready):
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     artifact = Artifact.objects.get(run=run)
     assert step.output_artifact == artifact
-    assert (artifact.step, artifact.name, artifact.type) == ("hello", "output", "builtins.str")
+    assert (artifact.step, artifact.name, artifact.type) == ("hello", "greeting", "builtins.str")
     assert artifact.size > 0 and len(artifact.digest) == 64
-    assert artifact.uri == f"inline:ml/{run.pk}/hello/output"
+    assert artifact.uri == f"inline:ml/{run.pk}/hello/greeting"
     assert load_artifact(artifact.uri, artifact.data) == "hello Ada"
     transitions = [(e.old_status, e.new_status) for e in run.events.filter(step=None)]
     assert transitions == [("", "queued"), ("queued", "running"), ("running", "completed")]
