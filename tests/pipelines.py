@@ -179,3 +179,17 @@ def undecodable() -> int:
 
 
 unencodable_names = Pipeline("unencodable-names", [undecodable])
+
+
+# Secrets that user code spills
+
+
+@step(cache=False)
+def spill() -> None:
+    token = os.environ["API_TOKEN"]
+    print(f"using {token}")
+    logging.getLogger("client").warning("retrying with %s", token)
+    raise ValueError(f"the service refused token {token}")
+
+
+spilling = Pipeline("spilling", [spill])
