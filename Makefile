@@ -32,7 +32,11 @@ browser:
 			echo "The dashboard's browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'"; exit 1; \
 		fi; }
 
+# The developer profile: DEBUG on, the development secret key, plain HTTP. Production is the default
+# everywhere else (see the README's Deploying section).
+run: export FLOWSITE_PROFILE = dev
 run: setup
+	@echo "Developer profile (FLOWSITE_PROFILE=dev): DEBUG on and a public development secret key; never expose this server."
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving Flowsite on http://$(HOST):$(PORT)/ with a worker (admin at http://$(HOST):$(PORT)/admin/); Ctrl-C stops both."

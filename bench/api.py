@@ -19,6 +19,7 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-api-"))
 os.environ.pop("REDIS_URL", None)
 os.environ.update(
     DJANGO_SETTINGS_MODULE="flowsite.settings",
+    FLOWSITE_PROFILE="dev",
     DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
     FLOWSITE_PIPELINES="tests.pipelines",
     LOG_LEVEL="WARNING",

@@ -26,6 +26,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "") if REDIS_ONLY else os.environ.pop("R
 SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-"))
 os.environ.update(
     DJANGO_SETTINGS_MODULE="flowsite.settings",
+    FLOWSITE_PROFILE="dev",
     DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
     FLOWSITE_PIPELINES="bench.pipelines",
     FLOWSITE_ARTIFACT_ROOT=str(SCRATCH / "artifacts"),

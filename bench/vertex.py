@@ -24,6 +24,7 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-vertex-"))
 os.environ.pop("REDIS_URL", None)
 os.environ.update(
     DJANGO_SETTINGS_MODULE="flowsite.settings",
+    FLOWSITE_PROFILE="dev",
     DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
     FLOWSITE_PIPELINES="tests.pipelines",
     FLOWSITE_ARTIFACT_ROOT=str(SCRATCH / "artifacts"),

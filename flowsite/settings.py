@@ -14,7 +14,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    """The variable's value; empty counts as unset, as it does for the other helpers."""
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -57,12 +58,39 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Production is the default. Only the developer profile (`make run` chooses it) turns DEBUG on and
+# accepts the development secret key: a debug page shows every setting, passwords in URLs included.
+PROFILE = env_str("FLOWSITE_PROFILE", "production")
+if PROFILE not in ("production", "dev"):
+    raise ImproperlyConfigured(f"FLOWSITE_PROFILE must be production or dev, not {PROFILE!r}")
+DEVELOPER_PROFILE = PROFILE == "dev"
+DEBUG = env_bool("DEBUG", DEVELOPER_PROFILE)
+if DEBUG and not DEVELOPER_PROFILE:
+    raise ImproperlyConfigured("DEBUG is only for the developer profile (FLOWSITE_PROFILE=dev): its pages show secrets")
 _DEV_SECRET_KEY = "flowsite-development-only-secret-key-do-not-use-in-production"
-SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEVELOPER_PROFILE else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set: production is the default (for a laptop, FLOWSITE_PROFILE=dev, which make run uses)"
+    )
+if not DEVELOPER_PROFILE and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be a real secret of at least 50 characters in production, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Served over TLS in production, by this server or by a proxy in front of it that says so in
+# X-Forwarded-Proto (FLOWSITE_BEHIND_TLS_PROXY). Plain HTTP is for the developer profile, or an
+# explicit FLOWSITE_HTTPS=false (tests, a private network).
+HTTPS = not DEVELOPER_PROFILE and env_bool("FLOWSITE_HTTPS", True)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("FLOWSITE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("FLOWSITE_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

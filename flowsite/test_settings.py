@@ -2,7 +2,12 @@
 
 import os
 
-from .settings import *  # noqa: F403
+# The production profile, as deployed, but over plain HTTP: the live servers tests start have no TLS.
+# Set in the environment so worker processes the tests start read the same.
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x9Lq2" * 8)
+os.environ.setdefault("FLOWSITE_HTTPS", "false")
+
+from .settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -30,7 +30,14 @@ def start_with(**env: str) -> subprocess.CompletedProcess:
         ({"FLOWSITE_HEARTBEAT_TIMEOUT": "soon"}, "FLOWSITE_HEARTBEAT_TIMEOUT must be a number of seconds"),
         ({"FLOWSITE_CANCEL_GRACE": "-1"}, "FLOWSITE_CANCEL_GRACE must be at least 0"),
         ({"DATABASE_URL": "mysql://root@localhost/db"}, "DATABASE_URL must point at SQLite or PostgreSQL"),
-        ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY must be set: production is the default"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be a real secret of at least 50 characters"),
+        (
+            {"SECRET_KEY": "flowsite-development-only-secret-key-do-not-use-in-production"},
+            "SECRET_KEY must be a real secret",
+        ),
+        ({"DEBUG": "true"}, "DEBUG is only for the developer profile"),
+        ({"FLOWSITE_PROFILE": "staging"}, "FLOWSITE_PROFILE must be production or dev"),
     ],
 )
 def test_bad_settings_stop_the_start_with_a_clear_message(env, message):
@@ -39,6 +46,35 @@ def test_bad_settings_stop_the_start_with_a_clear_message(env, message):
     assert message in result.stderr
 
 
-def test_defaults_start_without_any_environment():
-    result = start_with()
+def test_the_developer_profile_starts_without_any_other_environment():
+    result = start_with(FLOWSITE_PROFILE="dev", SECRET_KEY="", FLOWSITE_HTTPS="")
     assert result.returncode == 0, result.stderr
+
+
+PRODUCTION = {"SECRET_KEY": "a-real-production-secret-" + "Zq7wPk" * 6, "FLOWSITE_HTTPS": "", "DEBUG": ""}
+
+
+def test_production_is_the_default_and_hardened():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
+         "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"],
+        cwd=ROOT,
+        env={**os.environ, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "flowsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.stdout.split() == ["False", "True", "True", "True", "31536000"], result.stderr
+
+
+def test_check_deploy_passes_with_no_warning_under_the_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**os.environ, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "flowsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
