@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from drf_spectacular import openapi
-from rest_framework import exceptions, pagination, parsers, serializers, status
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -41,6 +42,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.ParseError(f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DataError):
+        # A value in the URL or query the database cannot take (a NUL byte, a number out of range).
+        exc = exceptions.ParseError("the request holds a value that cannot be stored or looked up (a NUL byte?)")
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -60,16 +64,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-class JSONParser(parsers.JSONParser):
-    """DRF's, but a body nested too deep for Python's parser is a 400 like any other bad JSON, not a 500."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
-
-
 class Conflict(exceptions.APIException):
     """The resource's state forbids the action (cancelling a finished run)."""
 
@@ -79,6 +73,17 @@ class Conflict(exceptions.APIException):
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class Unprocessable(exceptions.APIException):
+    """Well-formed, but it contradicts what the server already holds (an Idempotency-Key reused for another request)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "unprocessable"
+
+    def __init__(self, message: str, code: str, fields: dict[str, str]) -> None:
+        super().__init__(message, code)
+        self.extra = {"fields": fields}
 
 
 BAD_CURSOR = "not a cursor this API gave out"

@@ -27,7 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from flowsite.api_defaults import JSONParser
+from flowsite.api_parsers import JSONParser
 from flowsite.engine import ExecutionResult
 
 from ..logsanitize import log_level, storable
