@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from flowsite.api_parsers import JSONParser
 from flowsite.engine import ExecutionResult
+from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
 from ..models import ACTIVE_RUN_STATES, Artifact, Run, RunStatus, RunToken
@@ -156,6 +157,21 @@ class ReplySerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+def run_artifact_prefix(run: Run) -> str:
+    """Where the run's runner writes its outputs (flowsite.remote.UriArtifactStore): its own prefix only."""
+    root = str((run.stack.config or {}).get("artifact_uri") or "").rstrip("/")
+    if not root:
+        return ""
+    return f"{root}/{safe_segment(run.project.slug)}/{safe_segment(str(run.pk))}/"
+
+
+def _under(uri: str, prefix: str) -> bool:
+    # Plain segments only below the prefix: no "..", so the run cannot climb into another's files.
+    return bool(prefix) and uri.startswith(prefix) and all(
+        part not in ("", ".", "..") for part in uri[len(prefix):].split("/")
+    )
+
+
 def _as_event(event: dict[str, Any], run_id: int) -> tuple[Any, ...]:
     at: datetime = event["at"]
     kind, step = event["kind"], event["step"]
@@ -207,8 +223,15 @@ class RemoteReportView(APIView):
     def post(self, request: Request, pk: str) -> Response:
         serializer = ReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = Run.objects.select_related("stack").get(pk=pk)
-        events = [_as_event(event, run.pk) for event in serializer.validated_data["events"]]
+        run = Run.objects.select_related("stack", "project").get(pk=pk)
+        reported = serializer.validated_data["events"]
+        prefix = run_artifact_prefix(run)
+        for index, event in enumerate(reported):
+            if event["kind"] == "artifact" and not _under(event["uri"], prefix):
+                raise exceptions.ValidationError(
+                    {f"events.{index}.uri": f"a run registers only its own artifacts, under {prefix or 'its artifact_uri'}"}
+                )
+        events = [_as_event(event, run.pk) for event in reported]
         with transaction.atomic():
             # One report at a time per run, so log sequence numbers follow the order of reports.
             Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
