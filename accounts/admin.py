@@ -13,10 +13,10 @@ from .models import ApiToken
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made by their users (API or create_token); here they can be seen and revoked."""
 
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
     fields = readonly_fields
     actions = ["revoke"]
 

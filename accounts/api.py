@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from django.utils import timezone
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,8 +15,14 @@ from .models import ApiToken
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+        extra_kwargs = {"expires_at": {"help_text": "When the token stops working; none: until revoked."}}
+
+    def validate_expires_at(self, value: Any) -> Any:
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("must be in the future")
+        return value
 
 
 class IssuedTokenSerializer(ApiTokenSerializer):
@@ -38,9 +45,15 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(request=ApiTokenSerializer, responses={201: IssuedTokenSerializer})
     def create(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            # A token that could mint tokens would outlive its own revocation through them.
+            raise exceptions.PermissionDenied(
+                "a token cannot create tokens: sign in to the portal, or use manage.py create_token"
+            )
         serializer = ApiTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, key = ApiToken.issue(request.user, serializer.validated_data["name"])
+        data = serializer.validated_data
+        token, key = ApiToken.issue(request.user, data["name"], expires_at=data.get("expires_at"))
         token.key = key  # type: ignore[attr-defined]
         return Response(IssuedTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 

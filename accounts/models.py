@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 PREFIX_LENGTH = 8
@@ -29,6 +30,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -37,11 +39,11 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, user: Any, name: str) -> tuple[ApiToken, str]:
+    def issue(cls, user: Any, name: str, expires_at: Any = None) -> tuple[ApiToken, str]:
         """A new token and its key, which is shown this once and never stored."""
         prefix = secrets.token_hex(PREFIX_LENGTH // 2)
         secret = secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, prefix=prefix, key_hash=_hash(secret))
+        token = cls.objects.create(user=user, name=name, prefix=prefix, key_hash=_hash(secret), expires_at=expires_at)
         return token, f"fs_{prefix}_{secret}"
 
     @classmethod
@@ -49,10 +51,14 @@ class ApiToken(models.Model):
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "fs" or len(parts[1]) != PREFIX_LENGTH:
             return None
-        token = cls.objects.select_related("user").filter(prefix=parts[1], revoked_at__isnull=True).first()
+        now = timezone.now()
+        token = (
+            cls.objects.select_related("user")
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), prefix=parts[1], revoked_at__isnull=True)
+            .first()
+        )
         if token is None or not hmac.compare_digest(token.key_hash, _hash(parts[2])):
             return None
-        now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now

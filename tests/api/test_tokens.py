@@ -35,7 +35,7 @@ def create_token(client: APIClient, name: str = "ci") -> dict:
 def test_creating_a_token_shows_its_key_once(api, owner):
     client = api(owner)
     body = create_token(client, "laptop")
-    assert set(body) == {"id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "key"}
+    assert set(body) == {"id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "key"}
     assert body["name"] == "laptop"
     assert body["key"].startswith(f"fs_{body['prefix']}_")
     assert (body["last_used_at"], body["revoked_at"]) == (None, None)
@@ -220,9 +220,41 @@ def test_a_session_post_needs_the_csrf_token(api, owner):
 
 def test_a_token_request_needs_no_csrf_token(api, owner):
     _, key = ApiToken.issue(owner, "script")
+    old, _ = ApiToken.issue(owner, "old")
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    assert client.post("/api/tokens/", {"name": "another"}, format="json").status_code == 201
+    assert client.delete(f"/api/tokens/{old.pk}/").status_code == 204
+
+
+@pytest.mark.parametrize("keyword", ["Token", "Bearer"])
+def test_a_token_cannot_mint_tokens_that_would_outlive_its_revocation(owner, keyword):
+    _, key = ApiToken.issue(owner, "script")
+    response = with_key(key, keyword).post("/api/tokens/", {"name": "child"}, format="json")
+    assert response.status_code == 403
+    assert "a token cannot create tokens" in error(response)["message"]
+    assert list(ApiToken.objects.values_list("name", flat=True)) == ["script"]
+
+
+def test_a_token_can_be_given_an_expiry_and_stops_working_after_it(api, owner):
+    soon = timezone.now() + timedelta(minutes=5)
+    response = api(owner).post("/api/tokens/", {"name": "ci", "expires_at": soon.isoformat()}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["expires_at"] is not None
+    assert with_key(body["key"]).get("/api/tokens/").status_code == 200
+    ApiToken.objects.filter(pk=body["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    refused = with_key(body["key"]).get("/api/tokens/")
+    assert refused.status_code == 401
+    listed = api(owner).get("/api/tokens/").json()
+    assert [(t["name"], t["last_used_at"] is not None) for t in listed] == [("ci", True)]
+
+
+@pytest.mark.parametrize("expires_at", ["2001-01-01T00:00:00Z", "tomorrow", 12])
+def test_an_expiry_in_the_past_or_not_a_time_is_a_400(api, owner, expires_at):
+    response = api(owner).post("/api/tokens/", {"name": "ci", "expires_at": expires_at}, format="json")
+    assert response.status_code == 400
+    assert "expires_at" in error(response)["fields"]
+    assert not ApiToken.objects.exists()
 
 
 def test_the_token_list_takes_constant_queries(api, owner, django_assert_num_queries):
