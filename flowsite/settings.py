@@ -78,6 +78,34 @@ if not DEVELOPER_PROFILE and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) <
         "SECRET_KEY must be a real secret of at least 50 characters in production, e.g. "
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
+
+def _secret_keys() -> list[str]:
+    """Fernet keys for stack secrets at rest, newest first; the developer profile makes its own once."""
+    from cryptography.fernet import Fernet
+
+    keys = env_list("FLOWSITE_SECRET_KEYS", [])
+    if not keys and DEVELOPER_PROFILE:
+        local = BASE_DIR / ".flowsite-dev-secret-key"
+        if not local.exists():
+            local.write_text(Fernet.generate_key().decode() + "\n")
+            local.chmod(0o600)
+        keys = [local.read_text().strip()]
+    if not keys:
+        raise ImproperlyConfigured(
+            "FLOWSITE_SECRET_KEYS must be set in production: Fernet keys for stack secrets, newest first, e.g. "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                "FLOWSITE_SECRET_KEYS holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
+
+
+FLOWSITE_SECRET_KEYS = _secret_keys()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -6,6 +6,7 @@ import os
 # Set in the environment so worker processes the tests start read the same.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x9Lq2" * 8)
 os.environ.setdefault("FLOWSITE_HTTPS", "false")
+os.environ.setdefault("FLOWSITE_SECRET_KEYS", "6k0bKHBYQpn7l_p2Oqzo1wD9YxK1mO2dXJ3v3oVXHfI=")
 
 from .settings import *  # noqa: E402, F403
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 
+from .encryption import EncryptedSecretsField
 from .registry import KINDS, ConfigError, kind_choices, parse_config
 
 
@@ -16,7 +17,7 @@ class Stack(models.Model):
     kind = models.CharField(max_length=32, choices=kind_choices())
     description = models.TextField(blank=True)
     config = models.JSONField(default=dict, blank=True)
-    secrets = models.JSONField(default=dict, blank=True, help_text="Write-only: never shown back.")
+    secrets = EncryptedSecretsField(default=dict, blank=True, help_text="Write-only: never shown back; encrypted at rest.")
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

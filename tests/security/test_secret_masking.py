@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import call_command
+from django.db import connection
 
 from runs.models import LogLine, Run, RunStatus
 from stacks.models import Stack
@@ -22,8 +20,18 @@ def test_a_secret_raised_in_an_error_reaches_no_table(ready):
     assert run.status == RunStatus.FAILED
     assert "refused token ****" in run.failure_message
     assert LogLine.objects.filter(run=run, text="using ****").exists()
-    # Everything the database holds, but the stack's own (write-only) secret store.
-    dump = io.StringIO()
-    call_command("dumpdata", exclude=["stacks.stack", "contenttypes", "auth.permission"], stdout=dump)
-    assert dump.getvalue().count(SECRET) == 0
-    assert dump.getvalue().count("****") >= 5
+    # Every row of every table, as the database holds it (the stack's secrets are encrypted at rest).
+    dump = database_dump()
+    assert dump.count(SECRET.encode()) == 0
+    assert dump.count(b"****") >= 5
+
+
+def database_dump() -> bytes:
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            for row in cursor.fetchall():
+                for value in row:
+                    chunks.append(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode())
+    return b"\n".join(chunks)

@@ -38,6 +38,8 @@ def start_with(**env: str) -> subprocess.CompletedProcess:
         ),
         ({"DEBUG": "true"}, "DEBUG is only for the developer profile"),
         ({"FLOWSITE_PROFILE": "staging"}, "FLOWSITE_PROFILE must be production or dev"),
+        ({"FLOWSITE_SECRET_KEYS": ""}, "FLOWSITE_SECRET_KEYS must be set in production"),
+        ({"FLOWSITE_SECRET_KEYS": "not-a-key"}, "FLOWSITE_SECRET_KEYS holds a value that is not a Fernet key"),
     ],
 )
 def test_bad_settings_stop_the_start_with_a_clear_message(env, message):
@@ -47,7 +49,7 @@ def test_bad_settings_stop_the_start_with_a_clear_message(env, message):
 
 
 def test_the_developer_profile_starts_without_any_other_environment():
-    result = start_with(FLOWSITE_PROFILE="dev", SECRET_KEY="", FLOWSITE_HTTPS="")
+    result = start_with(FLOWSITE_PROFILE="dev", SECRET_KEY="", FLOWSITE_HTTPS="", FLOWSITE_SECRET_KEYS="")
     assert result.returncode == 0, result.stderr
 
 
