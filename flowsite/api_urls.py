@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiTokenViewSet, MeView
-from runs.api.remote import RemoteReportView, RemoteRunView
+from runs.api.remote import RemoteReportView, RemoteRunView, RemoteSecretsView
 from runs.api.views import (
     ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
 )  # fmt: skip
@@ -37,6 +37,7 @@ urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("remote/runs/<int:pk>/", RemoteRunView.as_view(), name="remote-run"),
     path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),
+    path("remote/runs/<int:pk>/secrets/", RemoteSecretsView.as_view(), name="remote-secrets"),
     path("", include(router.urls)),
     re_path(r"^.*$", api_not_found),
 ]

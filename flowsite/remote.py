@@ -267,6 +267,8 @@ def main() -> int:
         return 2
     control_plane = ControlPlane(api_url, token, run_id)
     run = control_plane.call()
+    # The stack's secrets never travel in the job's spec, which anyone who can read the job sees.
+    os.environ.update(control_plane.call("secrets/")["secrets"])
     modules = [m.strip() for m in os.environ.get("FLOWSITE_PIPELINES", "").split(",") if m.strip()]
     reporter = Reporter(control_plane)
     try:

@@ -476,11 +476,17 @@ class RunToken(models.Model):
     run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="token")
     key_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
+    # Besides ending with its run: a token copied out of a job's spec is worthless after the longest run.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     @classmethod
     def issue(cls, run: Run) -> str:
         secret = secrets.token_urlsafe(32)
-        cls.objects.update_or_create(run=run, defaults={"key_hash": _sha256(secret), "created_at": timezone.now()})
+        now = timezone.now()
+        expires_at = now + timedelta(seconds=settings.FLOWSITE_MAX_RUN_SECONDS)
+        cls.objects.update_or_create(
+            run=run, defaults={"key_hash": _sha256(secret), "created_at": now, "expires_at": expires_at}
+        )
         return f"fsr_{run.pk}_{secret}"
 
     @classmethod
@@ -490,6 +496,8 @@ class RunToken(models.Model):
             return None
         token = cls.objects.select_related("run").filter(run_id=int(parts[1])).first()
         if token is None or not hmac.compare_digest(token.key_hash, _sha256(parts[2])):
+            return None
+        if token.expires_at is not None and token.expires_at <= timezone.now():
             return None
         return token
 

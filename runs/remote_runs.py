@@ -48,8 +48,10 @@ DONE_STEP_STATES = frozenset({StepStatus.COMPLETED, StepStatus.CACHED, StepStatu
 
 
 def job_environment(run: Run, token: str, orchestrator: Any) -> dict[str, str]:
+    """What the job's container is given, visible to anyone who can read the job in GCP: the run token,
+    which works for this run only while it is active, and never the stack's secrets (the runner fetches
+    those over the report channel)."""
     return {
-        **orchestrator.secrets,
         "FLOWSITE_API_URL": settings.FLOWSITE_PUBLIC_URL,
         "FLOWSITE_RUN_TOKEN": token,
         "FLOWSITE_RUN_ID": str(run.pk),

@@ -212,6 +212,22 @@ class RemoteRunView(APIView):
         return Response(RemoteRunSerializer(data).data)
 
 
+class RemoteSecretsSerializer(serializers.Serializer):
+    secrets = serializers.DictField(child=serializers.CharField(), help_text="The stack's secrets, names to values.")
+
+
+class RemoteSecretsView(APIView):
+    """The stack's secrets, for the runner to export before the pipeline starts: kept out of the job's spec."""
+
+    authentication_classes = [RunTokenAuthentication]
+    permission_classes = [OwnRunWhileActive]
+
+    @extend_schema(responses=RemoteSecretsSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        run = Run.objects.select_related("stack").get(pk=pk)
+        return Response({"secrets": dict(run.stack.secrets)})
+
+
 class RemoteReportView(APIView):
     """Step events, log lines and artifacts of the run, in order; the reply says whether to stop."""
 

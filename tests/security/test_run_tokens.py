@@ -8,6 +8,7 @@ import pytest
 
 from runs.models import Artifact, Run, RunStatus
 from tests.api.test_worker_api import AT, report, reporting_run
+from tests.api.conftest import api  # noqa: F401
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +53,21 @@ def test_a_run_cannot_register_another_runs_file(reporter, uri):
     assert "events.0.uri" in response.json()["error"]["fields"]
     assert not Artifact.objects.exists()
     assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
+
+
+def test_a_run_token_past_its_deadline_is_refused_even_while_the_run_is_active(reporter):
+    from runs.models import RunToken
+    from django.utils import timezone
+
+    client, run = reporter
+    assert client.get(f"/api/remote/runs/{run.pk}/secrets/").json() == {"secrets": {"API_TOKEN": "hush-hush-value"}}
+    RunToken.objects.filter(run=run).update(expires_at=timezone.now())
+    assert client.get(f"/api/remote/runs/{run.pk}/secrets/").status_code == 401
+    assert report(client, run, b'{"events": []}').status_code == 401
+
+
+def test_only_the_runs_own_token_reads_its_secrets(reporter, api, owner):
+    client, run = reporter
+    other = Run.objects.trigger(project=run.project, pipeline="greeting")
+    assert client.get(f"/api/remote/runs/{other.pk}/secrets/").status_code == 403
+    assert api(owner, auth="token").get(f"/api/remote/runs/{run.pk}/secrets/").status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import timedelta
+import json
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,15 @@ def test_the_runner_stops_its_step_when_a_report_reply_says_the_run_is_cancellin
         assert run.status == RunStatus.CANCELLING, "the run waits for Vertex to say CANCELLED"
     finally:
         slow_cancel.stop()
+
+
+def test_the_stacks_secrets_reach_the_step_but_never_the_jobs_spec(vertex_project, fake_vertex):
+    run = start(vertex_project, "leaky")
+    job = fake_vertex.jobs[run.remote_job_name]
+    assert "remote-secret-value" not in json.dumps(job.body)
+    env = {item["name"] for item in job.body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["env"]}
+    assert "API_TOKEN" not in env
+    run = reconcile_until(run, lambda r: r.is_finished, what="the run to finish")
+    assert run.status == RunStatus.COMPLETED, run.failure_message
+    # The step read the secret from its environment (fetched by the runner); the log masks it.
+    assert "token is ****" in LogLine.objects.filter(run=run).values_list("text", flat=True)
