@@ -257,6 +257,9 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
+# Retention (runs.pruning, a daily schedule): the details of runs finished longer ago are deleted.
+FLOWSITE_RETENTION_DAYS = env_int("FLOWSITE_RETENTION_DAYS", 0, minimum=0)
+FLOWSITE_RETENTION_KEEP_FAILED = env_bool("FLOWSITE_RETENTION_KEEP_FAILED", False)
 # What a worker calls itself when it says which pipeline code it has (several checkouts on one host
 # need distinct names).
 FLOWSITE_WORKER_NAME = env_str("FLOWSITE_WORKER_NAME", "") or socket.gethostname()

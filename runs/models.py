@@ -187,6 +187,8 @@ class Run(models.Model):
     # not after a database reset, not by another control plane.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    # Set when retention deleted its log, step events and artifacts (runs.pruning); the outcome stays.
+    pruned_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
 
     objects = RunQuerySet.as_manager()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from . import execution, reaper, remote_runs, sweeper
+from datetime import timedelta
+
+from django.conf import settings
+
+from . import execution, pruning, reaper, remote_runs, sweeper
 
 
 def execute_run(run_id: int) -> str:
@@ -20,3 +24,12 @@ def reap_dead_runs() -> str:
 def reconcile_remote_runs() -> str:
     passes = remote_runs.reconcile_loop()
     return f"{passes} reconcile pass(es)"
+
+
+def prune_old_runs() -> str:
+    """The daily retention schedule: nothing unless FLOWSITE_RETENTION_DAYS is set."""
+    days = settings.FLOWSITE_RETENTION_DAYS
+    if not days:
+        return "retention is off (FLOWSITE_RETENTION_DAYS=0)"
+    done = pruning.prune(timedelta(days=days), keep_failed=settings.FLOWSITE_RETENTION_KEEP_FAILED)
+    return f"pruned {done.runs} run(s), {done.log_lines} log lines"
