@@ -114,6 +114,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # explicit FLOWSITE_HTTPS=false (tests, a private network).
 HTTPS = not DEVELOPER_PROFILE and env_bool("FLOWSITE_HTTPS", True)
 SECURE_SSL_REDIRECT = HTTPS
+# Load balancers probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("FLOWSITE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
@@ -257,6 +259,8 @@ FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))
 FLOWSITE_HEARTBEAT_TIMEOUT = env_float("FLOWSITE_HEARTBEAT_TIMEOUT", 60.0, minimum=1.0)
 FLOWSITE_CANCEL_GRACE = env_float("FLOWSITE_CANCEL_GRACE", 10.0)
+# A Prometheus scraper sends it as a Bearer token to /metrics; without one, metrics are off.
+FLOWSITE_METRICS_TOKEN = env_str("FLOWSITE_METRICS_TOKEN", "")
 # Retention (runs.pruning, a daily schedule): the details of runs finished longer ago are deleted.
 FLOWSITE_RETENTION_DAYS = env_int("FLOWSITE_RETENTION_DAYS", 0, minimum=0)
 FLOWSITE_RETENTION_KEEP_FAILED = env_bool("FLOWSITE_RETENTION_KEEP_FAILED", False)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from . import execution, pruning, reaper, remote_runs, sweeper
+from . import execution, health, pruning, reaper, remote_runs, sweeper
 
 
 def execute_run(run_id: int) -> str:
@@ -15,6 +15,7 @@ def execute_run(run_id: int) -> str:
 
 def reap_dead_runs() -> str:
     """The reaper's schedule: runs whose worker vanished are dead; queued runs with no task are handed over."""
+    health.note_worker_alive()
     dead = reaper.reap()
     handed = sweeper.sweep()
     outcome = f"{len(dead)} dead run(s): {dead}" if dead else "no dead runs"

@@ -1,0 +1,67 @@
+"""What a load balancer and an operator ask: is this process alive, can it serve, is any worker working."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from .models import Lease
+
+WORKER_BEAT = "worker-heartbeat"
+# The beat comes from the reaper's one-minute schedule, which django-q2's scheduler runs up to 30 s late.
+WORKER_BEAT_SECONDS = 180
+
+
+def note_worker_alive() -> None:
+    """A worker ran a scheduled task: the broker delivers and somebody works."""
+    Lease.objects.update_or_create(
+        name=WORKER_BEAT,
+        defaults={
+            "holder": f"{socket.gethostname()}:{os.getpid()}",
+            "expires_at": timezone.now() + timedelta(seconds=WORKER_BEAT_SECONDS),
+        },
+    )
+
+
+def readiness() -> dict[str, str]:
+    """Each dependency and what is wrong with it ("ok" when nothing)."""
+    return {"database": _database(), "broker": _broker(), "workers": _workers()}
+
+
+def _database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
+
+
+def _broker() -> str:
+    if not settings.REDIS_URL:
+        return "ok"  # the database is the broker
+    import redis
+
+    try:
+        redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
+
+
+def _workers() -> str:
+    try:
+        beat = Lease.objects.filter(name=WORKER_BEAT).values_list("expires_at", flat=True).first()
+    except Exception as exc:
+        return f"unknown: {type(exc).__name__}"
+    if beat is None:
+        return "no worker has run a scheduled task yet"
+    if beat < timezone.now():
+        age = WORKER_BEAT_SECONDS + (timezone.now() - beat).total_seconds()
+        return f"no worker has run a scheduled task for {age:.0f} s"
+    return "ok"
