@@ -119,7 +119,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("FLOWSITE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
-if env_bool("FLOWSITE_BEHIND_TLS_PROXY", False):
+FLOWSITE_BEHIND_TLS_PROXY = env_bool("FLOWSITE_BEHIND_TLS_PROXY", False)
+if FLOWSITE_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
@@ -216,8 +217,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Whitenoise warns at every start when it is missing; collectstatic fills it for production.
 STATIC_ROOT.mkdir(exist_ok=True)
-# Served by whitenoise, also without collectstatic in development; no CDN anywhere.
-WHITENOISE_USE_FINDERS = True
+# Served by whitenoise, no CDN anywhere. In production from collectstatic's output (manage.py serve
+# runs it), compressed and under hashed names cached for a year; in development straight from static/.
+WHITENOISE_USE_FINDERS = DEVELOPER_PROFILE
+if not DEVELOPER_PROFILE:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+# The production web server (manage.py serve): gunicorn processes x threads, each thread keeping one
+# database connection, so the web tier never holds more than their product.
+FLOWSITE_WEB_WORKERS = env_int("FLOWSITE_WEB_WORKERS", 2)
+FLOWSITE_WEB_THREADS = env_int("FLOWSITE_WEB_THREADS", 4)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"

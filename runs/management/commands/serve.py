@@ -1,4 +1,8 @@
-"""The web server and a django-q2 worker cluster together, for one machine; Ctrl-C stops both."""
+"""The web server (gunicorn) and a django-q2 worker cluster together, for one machine; Ctrl-C stops both.
+
+`--no-worker` serves the web tier alone, for a machine of a deployment whose workers run elsewhere
+(`manage.py qcluster` there).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 STOP_SECONDS = 30
@@ -18,14 +24,32 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("address", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--no-worker", action="store_true", help="serve the web tier only")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        manage = [sys.executable, "manage.py"]
+        if not settings.DEVELOPER_PROFILE:
+            call_command("collectstatic", interactive=False, verbosity=0)
         # Own sessions: Ctrl-C reaches this process only, which then signals qcluster's main pid
         # alone (signalling its whole group can deadlock it).
-        cluster = subprocess.Popen([*manage, "qcluster"], start_new_session=True)
-        web = subprocess.Popen([*manage, "runserver", "--noreload", options["address"]], start_new_session=True)
-        self.stdout.write(f"worker cluster pid {cluster.pid}, web server pid {web.pid}; Ctrl-C stops both")
+        web = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "flowsite.wsgi",
+                "--bind", options["address"],
+                "--workers", str(settings.FLOWSITE_WEB_WORKERS),
+                "--threads", str(settings.FLOWSITE_WEB_THREADS),
+                "--access-logfile", "-",
+                "--forwarded-allow-ips", "*" if settings.FLOWSITE_BEHIND_TLS_PROXY else "127.0.0.1",
+            ],
+            start_new_session=True,
+        )  # fmt: skip
+        processes = [web]
+        if not options["no_worker"]:
+            processes.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], start_new_session=True))
+        pids = ", ".join(str(p.pid) for p in processes)
+        self.stdout.write(
+            f"web server (gunicorn, {settings.FLOWSITE_WEB_WORKERS} x {settings.FLOWSITE_WEB_THREADS} threads)"
+            f"{' and worker cluster' if len(processes) > 1 else ''}: pids {pids}; Ctrl-C stops them"
+        )
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -34,13 +58,13 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        while not stopping and cluster.poll() is None and web.poll() is None:
+        while not stopping and all(process.poll() is None for process in processes):
             time.sleep(0.2)
-        self.stdout.write("stopping the web server and the worker cluster...")
-        for process in (web, cluster):
+        self.stdout.write("stopping...")
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (web, cluster):
+        for process in processes:
             try:
                 process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
