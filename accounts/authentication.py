@@ -2,11 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiToken
+
+# Guessing tokens: after this many invalid ones from an address, it waits. Per web process (the
+# default cache), which bounds a guesser all the same.
+TOKEN_FAILURE_LIMIT = 20
+TOKEN_COOLOFF_SECONDS = 300
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -20,12 +26,21 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("the Authorization header must be 'Token <key>' or 'Bearer <key>'")
+        guesses = f"flowsite:token-failures:{request.META.get('REMOTE_ADDR', '')}"
+        if cache.get(guesses, 0) >= TOKEN_FAILURE_LIMIT:
+            raise exceptions.Throttled(
+                TOKEN_COOLOFF_SECONDS,
+                f"too many invalid tokens from your address; try again in {TOKEN_COOLOFF_SECONDS // 60} minutes",
+            )
         try:
             key = header[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("invalid token") from None
-        token = ApiToken.authenticate(key)
+            key = ""
+        token = ApiToken.authenticate(key) if key else None
         if token is None or not token.user.is_active:
+            # add() starts the window; incr() counts within it without extending it.
+            if not cache.add(guesses, 1, TOKEN_COOLOFF_SECONDS):
+                cache.incr(guesses)
             raise exceptions.AuthenticationFailed("invalid or revoked token")
         return token.user, token
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from runs.models import Project
 from runs.registry import sync_pipelines
@@ -12,6 +13,12 @@ from tests.factories import make_project, make_stack, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
 (ROOT / "test-output").mkdir(exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttling counts live in the cache; each test starts with none."""
+    cache.clear()
 
 
 @pytest.fixture
