@@ -48,6 +48,20 @@ def finished(run: Run) -> bool:
     return Run.objects.filter(pk=run.pk, status__in=FINAL_RUN_STATES).exists()
 
 
+def cut_while_it_runs(run: Run, process_id: int, cut_at: list[int], timeout: float) -> int:
+    """Cut the process's connections once the run's log passes each mark; how many cuts landed."""
+    cuts = 0
+
+    def cut_when_due() -> bool:
+        nonlocal cuts
+        if cuts < len(cut_at) and last_seq(run) >= cut_at[cuts] and cut_connections(process_id):
+            cuts += 1
+        return finished(run)
+
+    wait_for(cut_when_due, timeout=timeout, what="the run to finish")
+    return cuts
+
+
 def expected_lines(lines: int) -> list[tuple[str, str]]:
     return [(f"link{i:02d}", f"step {i:02d} line {j:05d}") for i in range(STEPS) for j in range(lines)]
 
@@ -105,15 +119,7 @@ def test_a_run_whose_connection_is_cut_five_times_loses_no_line_and_no_step(clus
     run = Run.objects.trigger(project=ready, pipeline="long-chain", params={"lines": lines, "pause": 0.15})
     child = wait_for(lambda: Run.objects.filter(pk=run.pk).values_list("process_group", flat=True).first(), what="the run's process")
     cut_at = [2_000, 12_000, 24_000, 36_000, 48_000]
-    cuts = 0
-
-    def cut_when_due() -> bool:
-        nonlocal cuts
-        if cuts < len(cut_at) and last_seq(run) >= cut_at[cuts] and cut_connections(child):
-            cuts += 1
-        return finished(run)
-
-    wait_for(cut_when_due, timeout=120, what="the run to finish")
+    cuts = cut_while_it_runs(run, child, cut_at, timeout=120)
     assert cuts == len(cut_at)
     assert_whole_record(run, lines)
     # The recorder's own troubles are in the run's history and the worker's log, not in the user's log.
@@ -130,16 +136,7 @@ def test_a_worker_whose_own_connection_is_cut_keeps_its_healthy_run_going(cluste
     worker = wait_for(lambda: Run.objects.filter(pk=run.pk).values_list("worker_pid", flat=True).first(), what="a worker")
     wait_for(lambda: Run.objects.filter(pk=run.pk).exclude(process_group=None).exists(), what="the run's process")
     cut_at = [300, 1_200, 2_100]
-    cuts = 0
-
-    def cut_when_due() -> bool:
-        nonlocal cuts
-        if cuts < len(cut_at) and last_seq(run) >= cut_at[cuts] and cut_connections(worker):
-            cuts += 1
-        return finished(run)
-
-    wait_for(cut_when_due, timeout=60, what="the run to finish")
-    assert cuts == len(cut_at)
+    assert cut_while_it_runs(run, worker, cut_at, timeout=60) == len(cut_at)
     assert_whole_record(run, lines)
     assert not RunEvent.objects.filter(run=run, reason__contains="killed").exists()
     assert "the supervisor lost its database connection" in cluster.log_path.read_text()
