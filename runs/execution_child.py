@@ -89,10 +89,11 @@ def _code_for(run: Run) -> Pipeline | None:
     """The pipeline as it is on disk now, if it is the version the run was triggered for; else the run fails saying why."""
     name, wanted = run.pipeline.name, run.pipeline.code_version
     try:
-        found = registry.reload_from_disk()
+        found, fresh = registry.as_on_disk()
     except Exception as exc:
         return _refuse(run, FailureReason.PIPELINE_MISSING, f"this worker cannot import its pipelines: {exc}")
-    registry.note_worker_code(found)
+    if fresh:
+        registry.note_worker_code(found)
     if name not in found:
         modules = ", ".join(settings.FLOWSITE_PIPELINES) or "none"
         return _refuse(

@@ -277,7 +277,7 @@ class BatchWriter:
         batch = Batch()
         changes: dict[int, _StepChange] = {}
         sanitize = self.sanitize
-        adapt = connection.ops.adapt_datetimefield_value
+        adapt = _timestamp_adapter()
         seq = batch.first_seq = self.next_seq
         levels = self._levels
         for event in events:
@@ -376,6 +376,21 @@ class BatchWriter:
         ]
         _insert_many(RunEvent, ["run_id", "step_id", "old_status", "new_status", "reason", "at"], events)
         return {change.step_id: change.status for change in changes}
+
+
+def _timestamp_adapter() -> Callable[[Any], Any]:
+    """What a line's time becomes as a query parameter: Django's own adapter, but on SQLite in UTC
+    the same text without its generic checks, which cost more than the rest of a line's writing."""
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.vendor != "sqlite" or connection.timezone_name != "UTC":
+        return adapt
+
+    def utc_text(at: Any) -> Any:
+        # Django stores str() of the naive UTC time; a UTC time's isoformat is that plus "+00:00".
+        text = at.isoformat(" ")
+        return text[:-6] if text.endswith("+00:00") else adapt(at)
+
+    return utc_text
 
 
 def _insert_many(model: type[Any], columns: list[str], rows: list[tuple[Any, ...]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import linecache
+import os
 import sys
 import threading
 
@@ -25,11 +26,13 @@ _OWN_PACKAGES = frozenset({"flowsite", "runs", "stacks", "accounts", "dashboard"
 
 _lock = threading.Lock()
 _loaded: dict[str, tuple[Pipeline, str]] | None = None
+# The pipeline packages' source files as they were when _loaded was imported: (mtime, size) by path.
+_files: dict[str, tuple[int, int]] = {}
 
 
 def pipelines() -> dict[str, tuple[Pipeline, str]]:
     """Every Pipeline defined at the top level of the configured modules, by name, with its module."""
-    global _loaded
+    global _loaded, _files
     with _lock:
         if _loaded is None:
             found: dict[str, tuple[Pipeline, str]] = {}
@@ -46,7 +49,7 @@ def pipelines() -> dict[str, tuple[Pipeline, str]]:
                             f"two pipelines are named {value.name!r}: in {found[value.name][1]} and in {module_name}"
                         )
                     found[value.name] = (value, module_name)
-            _loaded = found
+            _loaded, _files = found, _source_files()
         return _loaded
 
 
@@ -55,14 +58,41 @@ def get_pipeline(name: str) -> Pipeline | None:
     return entry[0] if entry else None
 
 
-def reload_from_disk() -> dict[str, tuple[Pipeline, str]]:
-    """Import the pipeline modules again, as they are on disk now; for a run's own (forked) process.
+def as_on_disk() -> tuple[dict[str, tuple[Pipeline, str]], bool]:
+    """The pipelines as their files are now, for a run's own (forked) process; True if imported afresh.
 
     The worker imported them when it started; code changed since then must take effect without a
-    restart, and only the run's process, which ends with the run, may pay for a fresh import.
+    restart, and only the run's process, which ends with the run, may pay for a fresh import. When no
+    source file of the pipelines' packages changed, what the worker imported is what is on disk.
     """
+    with _lock:
+        loaded, files = _loaded, _files
+    if loaded is not None and files == _source_files():
+        return loaded, False
+    return reload_from_disk(), True
+
+
+def _packages() -> set[str]:
+    return {name.split(".")[0] for name in settings.FLOWSITE_PIPELINES} - _OWN_PACKAGES
+
+
+def _source_files() -> dict[str, tuple[int, int]]:
+    files = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) if name.split(".")[0] in _packages() else None
+        if path:
+            try:
+                stat = os.stat(path)
+                files[path] = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                files[path] = (-1, -1)
+    return files
+
+
+def reload_from_disk() -> dict[str, tuple[Pipeline, str]]:
+    """Import the pipeline modules again, as they are on disk now (see `as_on_disk`)."""
     global _loaded
-    packages = {name.split(".")[0] for name in settings.FLOWSITE_PIPELINES} - _OWN_PACKAGES
+    packages = _packages()
     for loaded in [name for name in sys.modules if name.split(".")[0] in packages]:
         del sys.modules[loaded]
     importlib.invalidate_caches()

@@ -84,11 +84,11 @@ def test_an_edited_pipeline_runs_its_new_code_without_restarting_the_worker(mach
     assert first.status == RunStatus.COMPLETED, first.failure_message
     assert said(first) == ["version one"]
 
-    write_pipeline(machines["folder"]("alpha"), "version two")
+    write_pipeline(machines["folder"]("alpha"), "version two, edited")
     sync_pipelines(env)
     second = final(Run.objects.trigger(project=ready, pipeline="editable"))
     assert second.status == RunStatus.COMPLETED, second.failure_message
-    assert said(second) == ["version two"]
+    assert said(second) == ["version two, edited"]
     assert second.pipeline.code_version != first.pipeline.code_version
 
 
@@ -97,7 +97,7 @@ def test_a_worker_with_other_code_fails_the_run_at_once_naming_both_versions(mac
     wait_for(lambda: PipelineDef.objects.filter(name="editable").exists(), what="the worker to record its pipelines")
     old = PipelineDef.objects.get(name="editable").code_version
     # Another machine ("beta") has newer code and records it; alpha keeps the old code on disk.
-    write_pipeline(machines["folder"]("beta"), "version two")
+    write_pipeline(machines["folder"]("beta"), "version two, edited")
     sync_pipelines(machine_env(machines["folder"]("beta"), "beta"))
     new = PipelineDef.objects.exclude(code_version=old).get(name="editable").code_version
 
@@ -114,7 +114,7 @@ def test_a_worker_with_other_code_fails_the_run_at_once_naming_both_versions(mac
 def test_two_machines_with_different_code_never_run_the_wrong_version(machines, ready):
     machines["start"]("alpha", "version one")
     wait_for(lambda: PipelineDef.objects.filter(name="editable").exists(), what="alpha to record its pipelines")
-    machines["start"]("beta", "version two")
+    machines["start"]("beta", "version two, edited")
     wait_for(lambda: PipelineDef.objects.filter(name="editable").count() == 2, what="beta to record its pipelines")
     outcomes = []
     while RunStatus.COMPLETED not in outcomes:
@@ -122,7 +122,7 @@ def test_two_machines_with_different_code_never_run_the_wrong_version(machines, 
         run = final(Run.objects.trigger(project=ready, pipeline="editable"))
         # Triggered for beta's (newest) version: it ran that code, or was refused at once; never alpha's code.
         if run.status == RunStatus.COMPLETED:
-            assert said(run) == ["version two"]
+            assert said(run) == ["version two, edited"]
         else:
             assert (run.status, run.failure_reason) == (RunStatus.FAILED, FailureReason.CODE_MISMATCH)
             assert said(run) == []
