@@ -10,6 +10,7 @@ refused the request, 3 the run was cancelled, 4 not signed in or not allowed, 5 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -17,11 +18,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, BinaryIO
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_REFUSED, EXIT_CANCELLED, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 FINAL = {"completed": EXIT_OK, "failed": EXIT_RUN_FAILED, "dead": EXIT_RUN_FAILED, "cancelled": EXIT_CANCELLED}
 POLL_SECONDS = 0.5
+DOWNLOAD_BLOCK = 1024 * 1024
 
 
 class CliError(Exception):
@@ -56,6 +58,29 @@ class Client:
             reason = getattr(exc, "reason", exc)
             raise CliError(f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE) from None
         return json.loads(payload) if payload else None
+
+    def download(self, path: str, query: Any, out: BinaryIO) -> None:
+        """GET a file from the API into `out` a block at a time, however large it is."""
+        url = f"{self.url}/api/{path}?" + urllib.parse.urlencode(query, doseq=True)
+        request = urllib.request.Request(url)
+        request.add_header("Authorization", f"Token {self.token}")
+        try:
+            response = urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as exc:
+            raise _refusal(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CliError(f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE) from None
+        with response:
+            while True:
+                # Only reading is the server's fault; a failed write (a full disk) is raised as it is.
+                try:
+                    block = response.read(DOWNLOAD_BLOCK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise CliError(f"the download from {self.url} was cut: {exc!r}", EXIT_UNREACHABLE) from None
+                if not block:
+                    return
+                out.write(block)
 
 
 def _refusal(exc: urllib.error.HTTPError) -> CliError:
@@ -104,8 +129,15 @@ def _run_row(run: dict[str, Any]) -> list[str]:
         run["triggered_by"] or "-",
         (run["started_at"] or run["created_at"] or "")[:19].replace("T", " "),
         _duration(run["duration_seconds"]),
-        f"{run['steps_done']}/{run['steps_total']}",
+        _steps(run),
     ]
+
+
+def _steps(run: dict[str, Any]) -> str:
+    """Steps that succeeded (ran or came from the cache) of all, then every other outcome by name."""
+    succeeded = run["steps_completed"] + run["steps_cached"]
+    others = [f"{run[f'steps_{o}']} {o}" for o in ("cached", "skipped", "failed", "cancelled") if run[f"steps_{o}"]]
+    return f"{succeeded}/{run['steps_total']}" + (f" ({', '.join(others)})" if others else "")
 
 
 RUN_HEADER = ["ID", "STATUS", "PIPELINE", "PROJECT", "STACK", "BY", "STARTED", "DURATION", "STEPS"]
@@ -120,6 +152,8 @@ def show_run(run: dict[str, Any], as_json: bool) -> None:
         print(f"reason: {run['failure_message']}")
     for step in run.get("steps", []):
         note = (step["error"] or "").strip().splitlines()[-1:] or [""]
+        if step["cached_from_run"]:
+            note = [f"served from cache: run {step['cached_from_run']}"]
         print(f"  {step['name']:<30} {step['status']:<10} {_duration(step['duration_seconds']):>8}  {note[0][:80]}")
 
 
@@ -198,6 +232,10 @@ def cmd_runs_retry(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_runs_logs(client: Client, args: argparse.Namespace) -> int:
+    if args.all or args.output:
+        return _download_log(client, args)
+    if args.format:
+        raise CliError("--format applies to a whole log: add --all or --output FILE", EXIT_REFUSED)
     after = 0
     while True:
         query = {"after": after, "limit": 5000}
@@ -213,6 +251,32 @@ def cmd_runs_logs(client: Client, args: argparse.Namespace) -> int:
             if not args.follow:
                 return EXIT_OK
             time.sleep(POLL_SECONDS)
+
+
+def _download_log(client: Client, args: argparse.Namespace) -> int:
+    """The whole log as it stands, in one streamed download, to stdout or to a file."""
+    if args.follow:
+        raise CliError("--follow tails the log as it is written; --all and --output take it as it stands", EXIT_REFUSED)
+    query = {"format": args.format or ("ndjson" if args.json else "text")}
+    if args.step:
+        query["step"] = args.step
+    path = f"runs/{args.run_id}/logs/download/"
+    if not args.output:
+        client.download(path, query, sys.stdout.buffer)
+        sys.stdout.flush()
+        return EXIT_OK
+    # Written beside the target and renamed once complete: a cut download never passes for the whole log.
+    partial = f"{args.output}.part"
+    try:
+        with open(partial, "wb") as out:
+            client.download(path, query, out)
+        os.replace(partial, args.output)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_REFUSED) from None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "logs":
             sub.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
             sub.add_argument("--step")
+            sub.add_argument("--all", action="store_true", help="the whole log as it stands, to stdout")
+            sub.add_argument("--output", "-o", metavar="FILE", help="the whole log as it stands, into FILE")
+            sub.add_argument(
+                "--format", choices=["text", "ndjson"], help="of the whole log: text, or JSON lines (--json's default)"
+            )
     return parser
 
 

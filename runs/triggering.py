@@ -15,7 +15,9 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from stacks.models import Stack
+from stacks.registry import remote_kinds
 
+from . import registry
 from .models import PipelineDef, Project, Run, RunEvent, RunStatus, StepRun
 from .parameters import resolve_params
 
@@ -34,6 +36,22 @@ class TriggerError(ValueError):
         self.errors = errors
 
 
+class CodeUnavailable(TriggerError):
+    """The request is valid, but no worker has the pipeline's code: nothing could run it now."""
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key already started a run from a different request; `differs` names what differs."""
+
+    def __init__(self, run: Run, key: str, differs: list[str]) -> None:
+        super().__init__(
+            f"the Idempotency-Key {key!r} already started run {run.pk} with a different {' and '.join(differs)}; "
+            "use a new key for a different request"
+        )
+        self.run = run
+        self.differs = differs
+
+
 def trigger_run(
     *,
     project: Project,
@@ -46,13 +64,36 @@ def trigger_run(
 ) -> Run:
     """Create a queued run with its pending steps in one transaction and enqueue it once committed.
 
-    A replayed `idempotency_key` returns the run it first created. When the broker is unavailable
-    the run is still returned, queued with no task id, and starts once the sweeper hands it over.
+    A replayed `idempotency_key` returns the run it first created (see `trigger_or_replay`). When
+    the broker is unavailable the run is still returned, queued with no task id, and starts once
+    the sweeper hands it over.
+    """
+    run, _ = trigger_or_replay(
+        project=project, pipeline=pipeline, stack=stack, params=params, user=user,
+        idempotency_key=idempotency_key, retry_of=retry_of,
+    )  # fmt: skip
+    return run
+
+
+def trigger_or_replay(
+    *,
+    project: Project,
+    pipeline: str,
+    stack: Stack | str | None = None,
+    params: Any = None,
+    user: Any = None,
+    idempotency_key: str | None = None,
+    retry_of: Run | None = None,
+) -> tuple[Run, bool]:
+    """`trigger_run`, also saying whether the run is an earlier one that `idempotency_key` replayed.
+
+    A key names one request: replaying it with another pipeline, stack or parameters (compared once
+    resolved, so leaving out a default is the same request) raises IdempotencyConflict.
     """
     if idempotency_key:
-        existing = Run.objects.filter(project=project, idempotency_key=idempotency_key).first()
+        existing = _keyed_run(project, idempotency_key)
         if existing is not None:
-            return existing
+            return _replay(existing, idempotency_key, pipeline, stack, params), True
 
     errors: dict[str, str] = {}
     definition = PipelineDef.objects.filter(name=pipeline).order_by("-created_at", "-id").first()
@@ -66,6 +107,11 @@ def trigger_run(
         errors.update({f"params.{name}" if name != "params" else name: reason for name, reason in param_errors.items()})
     if errors:
         raise TriggerError(errors)
+    # Local workers run only the code versions they have recorded; a remote job brings its own image.
+    if stack_row.kind not in remote_kinds():
+        missing = registry.unavailable(definition.name, definition.code_version)
+        if missing is not None:
+            raise CodeUnavailable({"pipeline": missing})
 
     try:
         with transaction.atomic():
@@ -88,11 +134,35 @@ def trigger_run(
             transaction.on_commit(lambda: enqueue(run))
     except IntegrityError:
         if idempotency_key:
-            existing = Run.objects.filter(project=project, idempotency_key=idempotency_key).first()
+            # A concurrent request with the same key won the race: this one is its replay.
+            existing = _keyed_run(project, idempotency_key)
             if existing is not None:
-                return existing
+                return _replay(existing, idempotency_key, pipeline, stack, params), True
         raise
-    return run
+    return run, False
+
+
+def _keyed_run(project: Project, key: str) -> Run | None:
+    return Run.objects.filter(project=project, idempotency_key=key).select_related("pipeline").first()
+
+
+def _replay(existing: Run, key: str, pipeline: str, stack: Stack | str | None, params: Any) -> Run:
+    """The run `key` started, if this request is the one that started it; IdempotencyConflict if not."""
+    differs = []
+    if pipeline != existing.pipeline.name:
+        differs.append("pipeline")
+    stack_errors: dict[str, str] = {}
+    stack_row = _resolve_stack(stack, stack_errors)
+    if stack_errors or stack_row is None or stack_row.pk != existing.stack_id:
+        differs.append("stack")
+    # Resolved against the code version the run was triggered for: a newer version with a new
+    # default must not turn a faithful replay into a conflict.
+    resolved, param_errors = resolve_params(existing.pipeline.parameters, params)
+    if param_errors or resolved != existing.params:
+        differs.append("params")
+    if differs:
+        raise IdempotencyConflict(existing, key, differs)
+    return existing
 
 
 def _resolve_stack(stack: Stack | str | None, errors: dict[str, str]) -> Stack | None:

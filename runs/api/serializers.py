@@ -3,14 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import FINAL_STEP_STATES, Artifact, Membership, PipelineDef, Project, Role, Run, RunEvent, StepRun
+from ..models import (
+    FINAL_STEP_STATES, Artifact, Membership, PipelineDef, Project, Role, Run, RunEvent, StepRun, StepStatus,
+)  # fmt: skip
 
 
 def _count_steps(**conditions: Any) -> Coalesce:
@@ -24,10 +26,29 @@ def _count_steps(**conditions: Any) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+# Each outcome counted apart, so that a failed run never reads as complete.
+OUTCOME_COUNTS = {
+    "steps_completed": StepStatus.COMPLETED,
+    "steps_cached": StepStatus.CACHED,
+    "steps_skipped": StepStatus.SKIPPED,
+    "steps_failed": StepStatus.FAILED,
+    "steps_cancelled": StepStatus.CANCELLED,
+}
+
+
 def runs_for_listing(queryset: QuerySet[Run]) -> QuerySet[Run]:
     """Everything a run list shows, in one query whatever the page size."""
     return queryset.select_related("project", "pipeline", "stack", "triggered_by", "cancelled_by").annotate(
-        steps_total=_count_steps(), steps_done=_count_steps(status__in=FINAL_STEP_STATES)
+        steps_total=_count_steps(),
+        steps_done=_count_steps(status__in=FINAL_STEP_STATES),
+        **{name: _count_steps(status=status) for name, status in OUTCOME_COUNTS.items()},
+    )
+
+
+def steps_for_display(queryset: QuerySet[StepRun]) -> QuerySet[StepRun]:
+    """Steps with the run and project their output came from (another run's, for a cached step), without its bytes."""
+    return queryset.annotate(
+        output_run=F("output_artifact__run_id"), output_project=F("output_artifact__run__project_id")
     )
 
 
@@ -108,7 +129,14 @@ class RunSerializer(serializers.ModelSerializer):
     remote_console_url = serializers.CharField(read_only=True, help_text="The job's page for remote runs; empty otherwise.")
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     steps_total = serializers.IntegerField(read_only=True)
-    steps_done = serializers.IntegerField(read_only=True)
+    steps_done = serializers.IntegerField(read_only=True, help_text="Steps that have ended, whatever their outcome.")
+    steps_completed = serializers.IntegerField(read_only=True, help_text="Steps that ran and succeeded.")
+    steps_cached = serializers.IntegerField(read_only=True, help_text="Steps served from an earlier run's output.")
+    steps_skipped = serializers.IntegerField(read_only=True, help_text="Skipped by a condition, or a skipped input.")
+    steps_failed = serializers.IntegerField(read_only=True)
+    steps_cancelled = serializers.IntegerField(
+        read_only=True, help_text="Steps stopped, or never run, by a cancel or an earlier failure."
+    )
     links = RunLinksField()
 
     class Meta:
@@ -117,19 +145,52 @@ class RunSerializer(serializers.ModelSerializer):
             "id", "project", "pipeline", "code_version", "stack", "status", "params", "triggered_by",
             "created_at", "started_at", "finished_at", "duration_seconds", "cancel_requested_at",
             "cancelled_by", "failure_reason", "failure_message", "retry_of", "remote_console_url",
-            "steps_total", "steps_done", "links",
+            "steps_total", "steps_done", "steps_completed", "steps_cached", "steps_skipped", "steps_failed",
+            "steps_cancelled", "links",
         ]  # fmt: skip
         read_only_fields = fields
 
 
+def readable_projects(user: Any) -> frozenset[int] | None:
+    """Ids of the projects whose runs the user may read; None for a superuser, who reads them all."""
+    if user.is_superuser:
+        return None
+    return frozenset(Membership.objects.filter(user=user).values_list("project_id", flat=True))
+
+
 class StepRunSerializer(serializers.ModelSerializer):
+    """Needs `steps_for_display` rows and `readable_projects` in the context: a cached step's output may be
+    another project's, which is named only to those who may read it."""
+
+    error = serializers.CharField(
+        read_only=True, help_text="Why the step failed, or why it was skipped or not run; empty otherwise."
+    )
+    output_artifact = serializers.SerializerMethodField(
+        help_text="The artifact holding the step's output (another run's for a cached step); null if none you can read."
+    )
+    cached_from_run = serializers.SerializerMethodField(
+        help_text="For a cached step, the run that produced its output; null otherwise or if you cannot read that run."
+    )
+
     class Meta:
         model = StepRun
         fields = [
             "name", "group", "position", "status", "attempts", "cached", "skipped", "started_at",
-            "finished_at", "duration_seconds", "error", "cache_key", "output_artifact",
+            "finished_at", "duration_seconds", "error", "cache_key", "output_artifact", "cached_from_run",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def _readable(self, step: StepRun) -> bool:
+        projects = self.context["readable_projects"]
+        return step.output_artifact_id is not None and (projects is None or step.output_project in projects)
+
+    def get_output_artifact(self, step: StepRun) -> int | None:
+        return step.output_artifact_id if self._readable(step) else None
+
+    def get_cached_from_run(self, step: StepRun) -> int | None:
+        if step.status != StepStatus.CACHED or not self._readable(step):
+            return None
+        return step.output_run
 
 
 class RunDetailSerializer(RunSerializer):
@@ -164,7 +225,7 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Artifact
-        fields = ["id", "step", "name", "type", "size", "digest", "storage", "created_at", "download_url"]
+        fields = ["id", "run", "step", "name", "type", "size", "digest", "storage", "created_at", "download_url"]
         read_only_fields = fields
 
     def get_download_url(self, artifact: Artifact) -> str:
@@ -176,12 +237,12 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
 
 class LogLineSerializer(serializers.Serializer):
-    seq = serializers.IntegerField()
-    step = serializers.CharField()
-    stream = serializers.CharField()
+    seq = serializers.IntegerField(help_text="The line's place in the run's log, from 1.")
+    step = serializers.CharField(help_text="The step that wrote it; empty for the run's own lines.")
+    stream = serializers.CharField(help_text="stdout, stderr or logging.")
     level = serializers.CharField()
     text = serializers.CharField()
-    at = serializers.DateTimeField()
+    at = serializers.DateTimeField(help_text="When it was written, in ISO 8601 with its offset.")
 
 
 class LogPageSerializer(serializers.Serializer):

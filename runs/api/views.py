@@ -1,33 +1,45 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import FileResponse, HttpResponse
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, permissions, renderers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, negotiation, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from flowsite.api_defaults import Conflict, CursorPagination
+from flowsite.api_defaults import Conflict, CursorPagination, ErrorSerializer, Unprocessable
 
 from ..models import (
-    FINAL_RUN_STATES, Artifact, LogLine, Membership, PipelineDef, Project, Role, Run, RunStateError, has_role,
+    FINAL_RUN_STATES, Artifact, LogLine, Membership, PipelineDef, Project, Role, Run, RunStateError, StepRun,
+    has_role,
 )  # fmt: skip
+from ..logexport import FORMATS, last_seq, stream_log
 from ..recording import path_of
-from ..triggering import TriggerError, trigger_run
+from ..triggering import CodeUnavailable, IdempotencyConflict, TriggerError, trigger_or_replay
 from . import serializers as s
 from .filters import RunFilter
 from .permissions import ProjectRole
 from .serializers import runs_for_listing
 
 MAX_LOG_LINES = 10_000
+IDEMPOTENCY_KEY_CHARS = 200
+LOG_FILE = "The log file: text, one line per log line; or NDJSON, one object of the schema shown per line."
+NEXT_AFTER = OpenApiParameter(
+    "X-Next-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[200],
+    description="The sequence number of the last line sent: pass it as ?after= to get the lines that follow.",
+)
 
 
 def _roles(user: Any) -> dict[int, str]:
@@ -168,6 +180,13 @@ class PlainTextRenderer(renderers.BaseRenderer):
         return str(data).encode()
 
 
+class ErrorsAsJSON(negotiation.DefaultContentNegotiation):
+    """For views that write their own body and read `format` themselves: the only rendering left is an error's."""
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs of the projects you belong to: history with filters, trigger, cancel, retry, steps, logs."""
 
@@ -180,11 +199,18 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def get_queryset(self) -> QuerySet[Run]:
         runs = Run.objects.visible_to(self.request.user)
         if self.action == "retrieve":
-            return runs_for_listing(runs).prefetch_related("steps")
+            steps = Prefetch("steps", s.steps_for_display(StepRun.objects.all()))
+            return runs_for_listing(runs).prefetch_related(steps)
         return runs_for_listing(runs)
 
     def get_serializer_class(self) -> type:
         return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if self.action == "retrieve":
+            context["readable_projects"] = s.readable_projects(self.request.user)
+        return context
 
     def _respond(self, run: Run, code: int) -> Response:
         run = self.get_queryset().get(pk=run.pk)
@@ -192,12 +218,36 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     @extend_schema(
         request=s.TriggerSerializer,
-        responses={201: s.RunSerializer},
+        responses={
+            201: s.RunSerializer,
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description="The Idempotency-Key already started a run from a different pipeline, stack or parameters.",
+            ),
+        },
         description=(
             "Records a queued run. While the task broker is unavailable the run is still recorded (201); "
             "its events say why it waits, and it starts once the broker answers."
         ),
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description="Replays return the same run.")],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "maxLength": IDEMPOTENCY_KEY_CHARS},
+                OpenApiParameter.HEADER,
+                description=(
+                    f"At most {IDEMPOTENCY_KEY_CHARS} characters, one per request within a project. A replay of the "
+                    "same request (the same pipeline, stack and parameters once defaults are applied) returns the "
+                    "run the key started; a different request with the key is a 422."
+                ),
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                {"type": "string", "enum": ["true"]},
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="Present when the Idempotency-Key replayed an earlier request: the run it started.",
+            ),
+        ],
     )
     def create(self, request: Request) -> Response:
         serializer = s.TriggerSerializer(data=request.data)
@@ -209,10 +259,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if not has_role(project, request.user, Role.MEMBER):
             raise exceptions.PermissionDenied("viewers cannot start runs; ask a project owner for the member role")
         key = request.headers.get("Idempotency-Key", "").strip() or None
-        if key is not None and len(key) > 200:
-            raise exceptions.ValidationError({"Idempotency-Key": "at most 200 characters"})
+        if key is not None and len(key) > IDEMPOTENCY_KEY_CHARS:
+            raise exceptions.ValidationError({"Idempotency-Key": f"at most {IDEMPOTENCY_KEY_CHARS} characters"})
         try:
-            run = trigger_run(
+            run, replayed = trigger_or_replay(
                 project=project,
                 pipeline=data["pipeline"],
                 stack=data.get("stack") or None,
@@ -220,9 +270,18 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 user=request.user,
                 idempotency_key=key,
             )
+        except CodeUnavailable as exc:
+            raise Conflict(str(exc.errors["pipeline"])) from None
         except TriggerError as exc:
             raise exceptions.ValidationError(exc.errors) from None
-        return self._respond(run, status.HTTP_201_CREATED)
+        except IdempotencyConflict as exc:
+            raise Unprocessable(
+                str(exc), "idempotency_key_reused", {"Idempotency-Key": f"already used for run {exc.run.pk}"}
+            ) from None
+        response = self._respond(run, status.HTTP_201_CREATED)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
     @extend_schema(request=None, responses={202: s.RunSerializer, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
@@ -255,8 +314,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(responses=s.StepRunSerializer(many=True), filters=False)
     @action(detail=True, pagination_class=None, filter_backends=[])
     def steps(self, request: Request, pk: str) -> Response:
-        steps = self._readable_run().steps.all()
-        return Response(s.StepRunSerializer(steps, many=True).data)
+        steps = s.steps_for_display(self._readable_run().steps.all())
+        context = {"readable_projects": s.readable_projects(request.user)}
+        return Response(s.StepRunSerializer(steps, many=True, context=context).data)
 
     @extend_schema(responses=s.RunEventSerializer(many=True), filters=False)
     @action(detail=True, pagination_class=None, filter_backends=[])
@@ -264,14 +324,26 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         events = self._readable_run().events.select_related("step", "actor")
         return Response(s.RunEventSerializer(events, many=True).data)
 
-    @extend_schema(responses=s.ArtifactSerializer(many=True), filters=False)
+    @extend_schema(
+        responses=s.ArtifactSerializer(many=True),
+        filters=False,
+        description="The run's outputs, and those its cached steps reused from earlier runs (their `run` says which).",
+    )
     @action(detail=True, pagination_class=None, filter_backends=[])
     def artifacts(self, request: Request, pk: str) -> Response:
-        artifacts = self._readable_run().artifacts.defer("data")
-        return Response(s.ArtifactSerializer(artifacts, many=True, context={"request": request}).data)
+        run = self._readable_run()
+        # Cached steps' outputs are other runs' artifacts: listed here too, where their own run is readable.
+        used = run.steps.exclude(output_artifact=None).values("output_artifact")
+        artifacts = Artifact.objects.filter(
+            Q(run=run) | Q(pk__in=used, run__in=Run.objects.visible_to(request.user))
+        ).order_by("created_at", "id")
+        return Response(s.ArtifactSerializer(artifacts.defer("data"), many=True, context={"request": request}).data)
 
     @extend_schema(
-        responses={200: s.LogPageSerializer},
+        responses={
+            (200, "application/json"): s.LogPageSerializer,
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The lines' text, one per line."),
+        },
         filters=False,
         parameters=[
             OpenApiParameter(
@@ -284,6 +356,14 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 description="At most this many lines (default 1000).",
             ),
             OpenApiParameter("format", str, enum=["json", "text"], description="text: plain lines."),
+            NEXT_AFTER,
+            OpenApiParameter(
+                "X-Log-Complete",
+                {"type": "string", "enum": ["true", "false"]},
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="true once the run has ended and every line was returned (`complete`).",
+            ),
         ],
     )
     @action(
@@ -292,8 +372,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         filter_backends=[],
         renderer_classes=[renderers.JSONRenderer, PlainTextRenderer],
     )
-    def logs(self, request: Request, pk: str) -> Response:
-        """A page of log lines in order; follow `next_after` to tail a live run without gaps or repeats."""
+    def logs(self, request: Request, pk: str) -> HttpResponse:
+        """A page of log lines in order; follow `next_after` (or the X-Next-After header) to tail a live run."""
         run = self._readable_run()
         after = _int_param(request, "after", 0, minimum=0)
         limit = _int_param(request, "limit", 1000, minimum=1, maximum=MAX_LOG_LINES)
@@ -305,17 +385,71 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         page = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
         more = len(page) > limit
         page = page[:limit]
+        next_after = page[-1]["seq"] if page else after
+        complete = status_now in FINAL_RUN_STATES and not more
+        response: HttpResponse
         if request.accepted_renderer.format == "text":
             # Built here: DRF drops the Content-Type of an empty rendered body.
             text = "".join(f"{line['text']}\n" for line in page)
-            return HttpResponse(text, content_type="text/plain; charset=utf-8")
-        data = {
-            "lines": page,
-            "next_after": page[-1]["seq"] if page else after,
-            "run_status": status_now,
-            "complete": status_now in FINAL_RUN_STATES and not more,
-        }
-        return Response(s.LogPageSerializer(data).data)
+            response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+        else:
+            data = {"lines": page, "next_after": next_after, "run_status": status_now, "complete": complete}
+            response = Response(s.LogPageSerializer(data).data)
+        # The cursor travels in headers too, so that plain-text tailing is not a dead end.
+        response["X-Next-After"] = str(next_after)
+        response["X-Log-Complete"] = "true" if complete else "false"
+        return response
+
+    @extend_schema(
+        operation_id="runs_logs_download",
+        description=(
+            "The run's whole log as a file, streamed: every line stored when the request was made, in order. "
+            "`text` gives each line's text; `ndjson` one JSON object per line with `seq`, `at` (ISO 8601 with "
+            "offset), `step`, `stream`, `level` and `text`."
+        ),
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description=LOG_FILE),
+            (200, "application/x-ndjson"): OpenApiResponse(s.LogLineSerializer, description=LOG_FILE),
+        },
+        filters=False,
+        parameters=[
+            OpenApiParameter("format", str, enum=list(FORMATS), description="The file's format (default text)."),
+            OpenApiParameter("step", str, description="Only this step's lines."),
+            OpenApiParameter(
+                "Content-Disposition",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='attachment; filename="run{id}-log.txt" (or .ndjson)',
+            ),
+            NEXT_AFTER,
+        ],
+    )
+    @action(
+        detail=True,
+        url_path="logs/download",
+        pagination_class=None,
+        filter_backends=[],
+        # `format` names the file's format here, not a renderer: errors are the API's JSON whatever it says.
+        content_negotiation_class=ErrorsAsJSON,
+    )
+    def logs_download(self, request: Request, pk: str) -> StreamingHttpResponse:
+        run = self._readable_run()
+        fmt = request.query_params.get("format") or "text"
+        if fmt not in FORMATS:
+            raise exceptions.ValidationError({"format": f"must be one of {', '.join(FORMATS)}, not {fmt[:40]!r}"})
+        step = request.query_params.get("step") or None
+        upto = last_seq(run.pk)
+        content_type, extension = FORMATS[fmt]
+        response = StreamingHttpResponse(stream_log(run.pk, fmt, upto, step), content_type=content_type)
+        name = f"run{run.pk}-{_filename_part(step)}-log" if step else f"run{run.pk}-log"
+        response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
+        response["X-Next-After"] = str(upto)
+        return response
+
+
+def _filename_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:100]
 
 
 def _int_param(request: Request, name: str, default: int, minimum: int, maximum: int | None = None) -> int:

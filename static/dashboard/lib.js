@@ -6,6 +6,8 @@ export function h(tag, attrs = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
+    // Styles go through the CSSOM: the Content-Security-Policy refuses style attributes.
+    else if (key === "style") Object.assign(el.style, value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat(Infinity)) {
@@ -54,6 +56,23 @@ export const ACTIVE = new Set(["queued", "provisioning", "running", "cancelling"
 
 export function badge(status) {
   return h("span", { class: `badge status-${status}`, "data-status": status }, status);
+}
+
+// A run's steps by outcome: those that succeeded (ran, or came from the cache) of all, as a bar of
+// one segment per outcome and a label naming every outcome but plain success, so that a failed run
+// never reads as complete.
+const OUTCOMES = ["completed", "cached", "skipped", "failed", "cancelled"];
+
+export function stepsSummary(run) {
+  const total = run.steps_total;
+  const bar = h("span", { class: "stepbar", "aria-hidden": "true" },
+    OUTCOMES.filter((o) => run[`steps_${o}`]).map((o) => h("span", {
+      class: `segment outcome-${o}`, "data-outcome": o, style: { width: `${(100 * run[`steps_${o}`]) / total}%` },
+    })));
+  const others = OUTCOMES.slice(1).filter((o) => run[`steps_${o}`])
+    .map((o) => h("span", { class: `outcome outcome-${o}`, "data-outcome": o }, `${run[`steps_${o}`]} ${o}`));
+  return h("span", { class: "steps-summary" }, bar,
+    h("span", { class: "succeeded" }, `${run.steps_completed + run.steps_cached}/${total}`), ...others);
 }
 
 export function duration(seconds) {

@@ -85,7 +85,7 @@ export class LogPanel {
     const fragment = document.createDocumentFragment();
     for (let v = first; v < last; v++) {
       const line = this.lines[this.view[v]];
-      fragment.append(h("div", { class: `line ${line.stream} level-${line.level.toLowerCase()}`, style: `top:${v * ROW}px`, "data-seq": line.seq },
+      fragment.append(h("div", { class: `line ${line.stream} level-${line.level.toLowerCase()}`, style: { top: `${v * ROW}px` }, "data-seq": line.seq },
         h("span", { class: "step" }, line.step || "run"), h("span", { class: "text" }, line.text)));
     }
     this.rows.replaceChildren(fragment);

@@ -88,17 +88,17 @@ function triggerForm(pipeline, stacks, me, project) {
     for (const el of [...errors.values(), stackError]) el.textContent = "";
     general.replaceChildren();
     const params = {};
+    let refused = false;
     for (const p of pipeline.parameters) {
-      const el = form.elements[`param-${p.name}`];
-      const raw = el.type === "checkbox" ? el.checked : el.value;
-      if (raw === "" && !p.required) continue;
       try {
-        params[p.name] = parse(p, raw);
+        const value = fieldValue(p, form.elements[`param-${p.name}`]);
+        if (value !== LEFT_OUT) params[p.name] = value;
       } catch (e) {
         errors.get(p.name).textContent = e.message;
-        return;
+        refused = true;
       }
     }
+    if (refused) return;
     try {
       const run = await api("runs/", { method: "POST", body: { project: project.slug, pipeline: pipeline.name, stack: stackSelect.value, params } });
       location.href = `/runs/${run.id}/`;
@@ -123,6 +123,23 @@ function input(p) {
   if (p.type === "integer" || p.type === "number") return h("input", { type: "number", name, value, step: p.type === "integer" ? 1 : "any" });
   if (p.type === "string") return h("input", { type: "text", name, value });
   return h("textarea", { name, rows: 2, placeholder: p.default_repr || "JSON" }, value === "" ? "" : JSON.stringify(value));
+}
+
+const LEFT_OUT = Symbol("left out");
+
+// A field left empty is sent only as the API would take it: a required one is refused in the API's
+// words; one that showed no default is left out, so the pipeline's own default applies; one whose
+// shown default was cleared is parsed like any other value, so a cleared number is refused rather
+// than sent as "" or silently replaced by its default.
+function fieldValue(p, el) {
+  if (el.type === "checkbox") return el.checked;
+  // A number field holding what is not a number reads as "": that is no empty field.
+  if (el.validity.badInput) throw new Error(p.type === "integer" ? "must be a whole number" : "must be a number");
+  if (el.value === "") {
+    if (p.required) throw new Error("this parameter is required");
+    if (p.default === null || p.default === undefined) return LEFT_OUT;
+  }
+  return parse(p, el.value);
 }
 
 function parse(p, raw) {

@@ -1,7 +1,7 @@
 // One run: header, DAG, timeline, steps, live log, artifacts, history, and cancel / retry.
 import { drawDag } from "./dag.js";
 import { drawGantt } from "./gantt.js";
-import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, when } from "./lib.js";
+import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, stepsSummary, when } from "./lib.js";
 import { LogPanel } from "./logs.js";
 
 const CANCELLABLE = new Set(["queued", "provisioning", "running"]);
@@ -30,8 +30,8 @@ export async function runPage(root, me, runId) {
     h("h2", {}, "Graph"), dagBox,
     h("h2", {}, "Timeline"), ganttBox,
     h("h2", {}, "Steps"), h("div", { class: "scroll" }, h("table", { class: "steps" },
-      h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Started", "Duration", "Error"].map((c) => h("th", {}, c)))), stepsBody)),
-    h("h2", {}, "Log"), logs.element,
+      h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Started", "Duration", "Details"].map((c) => h("th", {}, c)))), stepsBody)),
+    h("h2", {}, "Log"), logDownloads(run.id), logs.element,
     h("h2", {}, "Artifacts"), artifactsBox,
     h("h2", {}, "History"), h("div", { class: "scroll" }, h("table", { class: "events" },
       h("thead", {}, h("tr", {}, ["When", "Step", "Change", "Why", "Who"].map((c) => h("th", {}, c)))), eventsBody)));
@@ -47,7 +47,7 @@ export async function runPage(root, me, runId) {
       fact("Project", run.project), fact("Stack", stack),
       fact("Triggered by", run.triggered_by || "–"), fact("Created", when(run.created_at)),
       fact("Started", when(run.started_at)), fact("Finished", when(run.finished_at)),
-      fact("Duration", duration(run.duration_seconds)), fact("Steps", `${run.steps_done}/${run.steps_total}`),
+      fact("Duration", duration(run.duration_seconds)), fact("Steps", stepsSummary(run)),
       run.cancelled_by || run.cancel_requested_at ? fact("Cancelled by", run.cancelled_by || "–", ` at ${when(run.cancel_requested_at)}`) : null,
       run.retry_of ? fact("Retry of", h("a", { href: `/runs/${run.retry_of}/` }, `#${run.retry_of}`)) : null,
       fact("Parameters", h("code", { class: "params" }, JSON.stringify(run.params)))));
@@ -68,7 +68,7 @@ export async function runPage(root, me, runId) {
     stepsBody.replaceChildren(...run.steps.map((s) => h("tr", { "data-step": s.name },
       h("td", {}, s.name), h("td", {}, badge(s.cached ? "cached" : s.status)), h("td", {}, s.attempts || "–"),
       h("td", {}, when(s.started_at)), h("td", {}, duration(s.duration_seconds)),
-      h("td", { class: "error-cell" }, s.error ? h("details", {}, h("summary", {}, lastLine(s.error)), h("pre", {}, s.error)) : ""))));
+      stepDetails(s))));
   }
 
   async function refreshExtras() {
@@ -77,9 +77,11 @@ export async function runPage(root, me, runId) {
       h("td", {}, when(e.at)), h("td", {}, e.step || "run"), h("td", {}, `${e.old_status || "–"} → ${e.new_status}`),
       h("td", {}, e.reason), h("td", {}, e.actor || ""))));
     artifactsBox.replaceChildren(artifacts.length
-      ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", ""].map((c) => h("th", {}, c)))),
-        h("tbody", {}, artifacts.map((a) => h("tr", {}, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.type),
-          h("td", {}, size(a.size)), h("td", {}, h("a", { href: a.download_url, download: "" }, "download"))))))
+      ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", ""].map((c) => h("th", {}, c)))),
+        h("tbody", {}, artifacts.map((a) => h("tr", { "data-artifact": a.id }, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.type),
+          h("td", {}, size(a.size)),
+          h("td", { class: "from" }, a.run === run.id ? "this run" : h("a", { href: `/runs/${a.run}/` }, `run #${a.run} (cached)`)),
+          h("td", {}, h("a", { href: a.download_url, download: "" }, "download"))))))
       : h("p", { class: "empty" }, "No artifacts yet."));
   }
 
@@ -117,6 +119,25 @@ export async function runPage(root, me, runId) {
     }
   }
   refreshExtras();
+}
+
+function logDownloads(runId) {
+  const link = (format, label) => h("a", { href: `/api/runs/${runId}/logs/download/?format=${format}`, download: "", "data-format": format }, label);
+  return h("p", { class: "log-downloads" }, link("text", "Download log"), " · ", link("ndjson", "as NDJSON"));
+}
+
+// What a step's last column says: a failure's traceback, the run a cached output came from, or why
+// a step was skipped or not run (a reason, not an error).
+function stepDetails(step) {
+  if (step.status === "failed" && step.error) {
+    return h("td", { class: "error-cell" }, h("details", {}, h("summary", {}, lastLine(step.error)), h("pre", {}, step.error)));
+  }
+  if (step.status === "cached") {
+    return h("td", { class: "note-cell" }, "served from cache",
+      step.cached_from_run ? [" — ", h("a", { href: `/runs/${step.cached_from_run}/` }, `run #${step.cached_from_run}`)] : "");
+  }
+  const note = (step.error || "").trim();
+  return h("td", { class: "note-cell" }, note.includes("\n") ? h("details", {}, h("summary", {}, lastLine(note)), h("pre", {}, note)) : note);
 }
 
 function fact(label, ...value) {

@@ -1,5 +1,5 @@
 // The runs page: a filterable table of runs, filters kept in the URL, cursor paging, live statuses.
-import { ACTIVE, api, badge, duration, h, message, when } from "./lib.js";
+import { ACTIVE, api, badge, duration, h, message, stepsSummary, when } from "./lib.js";
 
 const FILTERS = ["status", "pipeline", "stack", "triggered_by", "created_after", "created_before"];
 const STATUSES = ["queued", "provisioning", "running", "cancelling", "completed", "failed", "cancelled", "dead"];
@@ -78,7 +78,7 @@ export async function runsPage(root, me, project) {
       h("td", {}, run.triggered_by || "–"),
       h("td", {}, when(run.started_at || run.created_at)),
       h("td", {}, duration(run.duration_seconds)),
-      h("td", { class: "progress" }, h("progress", { max: run.steps_total || 1, value: run.steps_done }), ` ${run.steps_done}/${run.steps_total}`));
+      h("td", { class: "progress" }, stepsSummary(run)));
   }
 
   await load();

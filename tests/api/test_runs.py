@@ -744,8 +744,9 @@ def test_steps_events_and_artifacts_of_an_executed_run(as_, ready, owner):
     assert artifacts == [
         {
             "id": artifact.pk,
+            "run": run.pk,
             "step": "hello",
-            "name": "output",
+            "name": "greeting",
             "type": "builtins.str",
             "size": artifact.size,
             "digest": artifact.digest,
@@ -758,7 +759,7 @@ def test_steps_events_and_artifacts_of_an_executed_run(as_, ready, owner):
     download = client.get(artifacts[0]["download_url"])
     assert download.status_code == 200
     assert download["Content-Type"] == "application/octet-stream"
-    assert download["Content-Disposition"] == f'attachment; filename="run{run.pk}-hello-output.pkl"'
+    assert download["Content-Disposition"] == f'attachment; filename="run{run.pk}-hello-greeting.pkl"'
     data = b"".join(download.streaming_content) if download.streaming else download.content
     assert data == bytes(artifact.data)
     assert pickle.loads(data) == "hello Ada"
@@ -776,7 +777,7 @@ def test_a_large_artifact_is_streamed_from_its_file(api, ready, viewer, outsider
     assert data == path_of(artifact.uri).read_bytes()
     assert len(data) == artifact.size
     assert pickle.loads(data) == list(range(30000))
-    assert response["Content-Disposition"] == f'attachment; filename="run{run.pk}-produce-output.pkl"'
+    assert response["Content-Disposition"] == f'attachment; filename="run{run.pk}-produce-numbers.pkl"'
 
     denied = api(outsider).get(f"/api/artifacts/{artifact.pk}/download/")
     assert denied.status_code == 404
@@ -798,3 +799,19 @@ def test_an_artifact_pointing_outside_the_artifact_root_is_not_served(api, queue
     response = api(viewer).get(f"/api/artifacts/{artifact.pk}/download/")
     assert response.status_code == 404
     assert b"root:" not in response.content
+
+
+def test_a_pipeline_no_worker_has_is_refused_with_a_409_naming_why(as_, ready):
+    PipelineDef.objects.create(name="nowhere", module="elsewhere", code_version="0123abcd", dag={"nodes": []})
+    response = post_run(as_("member"), {"project": "ml", "pipeline": "nowhere"})
+    assert response.status_code == 409, response.content
+    assert "no worker has pipeline 'nowhere'" in error(response)["message"]
+    # A newer version that only the web tier recorded is refused too, naming the versions workers have.
+    current = PipelineDef.objects.filter(name="greeting").latest("created_at")
+    PipelineDef.objects.create(name="greeting", module=current.module, code_version="feedface", dag=current.dag)
+    response = post_run(as_("member"), {"project": "ml", "pipeline": "greeting"})
+    assert response.status_code == 409, response.content
+    assert f"no worker has version feedface of pipeline 'greeting' (workers have {current.code_version})" in (
+        error(response)["message"]
+    )
+    assert not Run.objects.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import expect
+from rest_framework.test import APIClient
 
 from flowsite.engine import Pipeline, step
 from runs import registry
@@ -84,9 +85,16 @@ def test_the_stacks_page(new_page, ready):
     screenshot(as_staff, "stacks")
 
 
-def test_a_pipeline_named_with_markup_is_shown_as_text(page, ready, owner, monkeypatch):
-    monkeypatch.setitem(registry.pipelines(), MARKUP, (markup, __name__))
+def register_this_module(settings, monkeypatch) -> None:
+    """This module's pipelines join FLOWSITE_PIPELINES for one test, as a team's module would: the run's
+    process imports them afresh from there."""
+    settings.FLOWSITE_PIPELINES = [*settings.FLOWSITE_PIPELINES, __name__]
+    monkeypatch.setattr(registry, "_loaded", None)
     registry.sync_pipelines()
+
+
+def test_a_pipeline_named_with_markup_is_shown_as_text(page, ready, owner, monkeypatch, settings):
+    register_this_module(settings, monkeypatch)
     run = execute(trigger(ready, MARKUP, user=owner, note="<img src=z onerror=alert(3)>"))
     assert run.status == RunStatus.COMPLETED, run.failure_message
     dialogs: list[str] = []
@@ -125,3 +133,70 @@ def test_a_pipeline_named_with_markup_is_shown_as_text(page, ready, owner, monke
 
     # Any handler an injected element had would have run by now: each page above finished loading.
     assert dialogs == [], f"the page opened dialogs: {dialogs}"
+
+
+@step
+def need(rows: int, name: str, ratio: float = 0.5, batch: int = 8) -> int:
+    return rows
+
+
+# Joins the registry only for the test that registers this module, like `markup` above.
+needy = Pipeline("needs-input", [need])
+
+
+def test_the_trigger_form_refuses_an_empty_required_parameter_and_a_cleared_number(
+    page, ready, owner, monkeypatch, settings
+):
+    register_this_module(settings, monkeypatch)
+    sign_in(page, "olivia")
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    page.goto("/pipelines/needs-input/")
+    form = page.locator("form.trigger")
+
+    def field(name: str) -> tuple:
+        label = form.locator("label.param", has=page.locator(f"[name=param-{name}]"))
+        return label.locator(f"[name=param-{name}]"), label.locator(".field-error")
+
+    (rows, rows_error), (name, name_error) = field("rows"), field("name")
+    (ratio, ratio_error), (batch, batch_error) = field("ratio"), field("batch")
+    expect(rows).to_have_value("")
+    expect(ratio).to_have_value("0.5")
+    expect(batch).to_have_value("8")
+    ratio.fill("")
+    batch.fill("")
+    form.locator("button[type=submit]").click()
+    # Each field says what is wrong with it, and nothing is sent.
+    expect(rows_error).to_have_text("this parameter is required")
+    expect(name_error).to_have_text("this parameter is required")
+    expect(ratio_error).to_have_text("must be a number")
+    expect(batch_error).to_have_text("must be a whole number")
+    assert posts == [] and not Run.objects.exists()
+
+    # The API refuses the same request, field by field.
+    client = APIClient()
+    client.force_login(owner)
+    refused = client.post(
+        "/api/runs/", {"project": "ml", "pipeline": "needs-input", "params": {"ratio": "", "batch": ""}}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {
+        "params.rows": "this parameter is required",
+        "params.name": "this parameter is required",
+        "params.ratio": "must be of type number, not str ''",
+        "params.batch": "must be of type integer, not str ''",
+    }
+
+    rows.fill("12")
+    name.fill("")  # a required string left empty is refused too: "" is no value given
+    ratio.fill("0.25")
+    batch.fill("4")
+    form.locator("button[type=submit]").click()
+    expect(name_error).to_have_text("this parameter is required")
+    expect(rows_error).to_have_text("")
+    assert posts == []
+    name.fill("Ada")
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/runs/\d+/$"))
+    run = Run.objects.get()
+    assert run.params == {"rows": 12, "name": "Ada", "ratio": 0.25, "batch": 4}

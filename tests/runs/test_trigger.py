@@ -3,7 +3,7 @@
 import pytest
 
 from runs.models import Run, RunEvent, RunStatus, StepStatus
-from runs.triggering import TriggerError
+from runs.triggering import IdempotencyConflict, TriggerError
 
 
 def trigger(project, pipeline="arithmetic", **kwargs):
@@ -54,9 +54,11 @@ def test_without_a_default_stack_the_error_says_so(project, pipelines):
 
 
 def test_an_idempotency_key_replay_returns_the_same_run(ready):
-    first = trigger(ready, idempotency_key="ci-build-42")
+    first = trigger(ready, idempotency_key="ci-build-42", params={"n": 9})
     again = trigger(ready, idempotency_key="ci-build-42", params={"n": 9})
     assert again.pk == first.pk
+    with pytest.raises(IdempotencyConflict, match="already started run .* with a different params"):
+        trigger(ready, idempotency_key="ci-build-42", params={"n": 10})
     assert Run.objects.count() == 1
     assert trigger(ready, idempotency_key="ci-build-43").pk != first.pk
 
