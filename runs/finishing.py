@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from flowsite.engine import PipelineResult
@@ -12,16 +13,18 @@ from .models import ACTIVE_RUN_STATES, FailureReason, Run, RunStatus, StepStatus
 def finish_cancelled(run: Run, reason: str) -> bool:
     now = timezone.now()
     by = Run.objects.filter(pk=run.pk).values_list("cancelled_by__username", flat=True).first()
-    won = run.transition(
-        ACTIVE_RUN_STATES,
-        RunStatus.CANCELLED,
-        reason=reason,
-        finished_at=now,
-        failure_reason=FailureReason.CANCELLED,
-        failure_message=f"Cancelled by {by}" if by else "Cancelled",
-    )
-    if won:
-        run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.CANCELLED, reason, finished_at=now)
+    # The run's end and its steps' commit together: nobody sees a finished run with steps still running.
+    with transaction.atomic():
+        won = run.transition(
+            ACTIVE_RUN_STATES,
+            RunStatus.CANCELLED,
+            reason=reason,
+            finished_at=now,
+            failure_reason=FailureReason.CANCELLED,
+            failure_message=f"Cancelled by {by}" if by else "Cancelled",
+        )
+        if won:
+            run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.CANCELLED, reason, finished_at=now)
     return won
 
 
@@ -55,14 +58,15 @@ def finish(run: Run, result: PipelineResult | None, crash: str = "", steps_left:
 
 def fail(run: Run, reason: str, message: str, allowed: tuple[str, ...] | frozenset[str] = ACTIVE_RUN_STATES) -> bool:
     now = timezone.now()
-    won = run.transition(
-        allowed,
-        RunStatus.FAILED,
-        reason=message,
-        finished_at=now,
-        failure_reason=reason,
-        failure_message=message,
-    )
-    if won:
-        run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, message, finished_at=now, error=message)
+    with transaction.atomic():
+        won = run.transition(
+            allowed,
+            RunStatus.FAILED,
+            reason=message,
+            finished_at=now,
+            failure_reason=reason,
+            failure_message=message,
+        )
+        if won:
+            run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, message, finished_at=now, error=message)
     return won

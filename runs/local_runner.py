@@ -17,7 +17,7 @@ import sys
 import traceback
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from .execution_child import RECORDING_LOST_EXIT, Prepared, execute_in_child, prepare
@@ -191,13 +191,16 @@ def _settle(run_id: int, status_code: int) -> None:
         )
     else:
         message = f"the run's process exited with code {os.WEXITSTATUS(status_code)} before finishing the run"
-    if run.transition(
-        ACTIVE_RUN_STATES,
-        RunStatus.FAILED,
-        reason=message,
-        finished_at=now,
-        failure_reason=reason,
-        failure_message=message,
-    ):
-        run.end_steps((StepStatus.PENDING, StepStatus.RUNNING), StepStatus.FAILED, message, finished_at=now, error=message)
+    with transaction.atomic():
+        if run.transition(
+            ACTIVE_RUN_STATES,
+            RunStatus.FAILED,
+            reason=message,
+            finished_at=now,
+            failure_reason=reason,
+            failure_message=message,
+        ):
+            run.end_steps(
+                (StepStatus.PENDING, StepStatus.RUNNING), StepStatus.FAILED, message, finished_at=now, error=message
+            )
 

@@ -8,6 +8,7 @@ import socket
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,19 +35,20 @@ def reap() -> list[int]:
             f"no heartbeat for {(now - seen).total_seconds():.0f} s (limit {timeout:g} s): "
             f"worker {run.worker_host or '?'} pid {run.worker_pid or '?'} stopped looking after it"
         )
-        if not run.transition(
-            REAPED_STATES,
-            RunStatus.DEAD,
-            reason=message,
-            condition=stale,
-            finished_at=now,
-            failure_reason=FailureReason.HEARTBEAT_LOST,
-            failure_message=message,
-        ):
-            continue
-        step_error = f"Run declared dead: {message}"
-        run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, step_error, finished_at=now, error=step_error)
-        run.end_steps((StepStatus.PENDING,), StepStatus.CANCELLED, "run declared dead")
+        with transaction.atomic():
+            if not run.transition(
+                REAPED_STATES,
+                RunStatus.DEAD,
+                reason=message,
+                condition=stale,
+                finished_at=now,
+                failure_reason=FailureReason.HEARTBEAT_LOST,
+                failure_message=message,
+            ):
+                continue
+            step_error = f"Run declared dead: {message}"
+            run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, step_error, finished_at=now, error=step_error)
+            run.end_steps((StepStatus.PENDING,), StepStatus.CANCELLED, "run declared dead")
         if run.process_group and run.worker_host == host:
             try:
                 os.killpg(run.process_group, signal.SIGKILL)

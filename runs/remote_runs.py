@@ -272,7 +272,7 @@ def _send_cancel(run: Run, orchestrator: Any) -> None:
     except Exception as exc:
         # Most often the job had just ended; its state, read next, decides how the run ends.
         reason = f"Vertex AI refused the cancel: {exc}"
-    RunEvent.objects.create(run=run, old_status=run.status, new_status=run.status, reason=reason)
+    RunEvent.objects.create(run=run, old_status=run.status, new_status=run.status, reason=run.sanitize(reason))
 
 
 def _recover_submission(run: Run, orchestrator: Any) -> None:
