@@ -12,7 +12,11 @@ from .settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Live servers in tests serve static files without a collectstatic first.
+# Live servers in tests serve static files without a collectstatic first, from the finders; an empty
+# STATIC_ROOT of their own, because whitenoise scans it for every client a test makes, and a
+# collectstatic (make run, manage.py serve) fills the project's with thousands of files.
+STATIC_ROOT = BASE_DIR / "test-output" / "staticfiles"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
