@@ -71,3 +71,19 @@ def api(db: Any) -> Callable[..., APIClient]:
 
     return make
 
+
+
+# How each role's client signs in, so that every door is exercised somewhere.
+AUTH = {"owner": "token", "member": "bearer", "viewer": "session", "outsider": "token"}
+
+
+@pytest.fixture
+def as_(request: Any, api: Callable[..., APIClient]) -> Callable[[str], APIClient]:
+    """`as_("viewer")`: a client signed in as that role; "anonymous" is signed out."""
+
+    def client(who: str) -> APIClient:
+        if who == "anonymous":
+            return api()
+        return api(request.getfixturevalue(who), auth=AUTH[who])
+
+    return client

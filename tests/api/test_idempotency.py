@@ -15,18 +15,7 @@ from .helpers import error
 
 pytestmark = pytest.mark.django_db
 
-AUTH = {"owner": "token", "member": "bearer", "viewer": "session", "outsider": "token"}
 BODY = {"project": "ml", "pipeline": "arithmetic", "params": {"n": 4}}
-
-
-@pytest.fixture
-def as_(request, api):
-    def client(who: str):
-        if who == "anonymous":
-            return api()
-        return api(request.getfixturevalue(who), auth=AUTH[who])
-
-    return client
 
 
 def post(client, body, key: str | None = "ci-build-42"):

@@ -18,7 +18,6 @@ from .helpers import error, trigger
 pytestmark = pytest.mark.django_db
 
 AT = datetime(2030, 1, 1, 12, 0, 0, 250000, tzinfo=tz.utc)
-AUTH = {"owner": "token", "member": "bearer", "viewer": "session", "outsider": "token"}
 
 
 def insert_lines(run: Run, count: int, step: str = "chatter") -> None:
@@ -42,16 +41,6 @@ def download(client, run: Run, **params):
 
 def body(response) -> str:
     return b"".join(response.streaming_content).decode()
-
-
-@pytest.fixture
-def as_(request, api):
-    def client(who: str):
-        if who == "anonymous":
-            return api()
-        return api(request.getfixturevalue(who), auth=AUTH[who])
-
-    return client
 
 
 @pytest.fixture

@@ -15,19 +15,8 @@ from .helpers import add_member, error, trigger
 
 pytestmark = pytest.mark.django_db
 
-AUTH = {"owner": "token", "member": "bearer", "viewer": "session", "outsider": "token"}
 READERS = [("owner", 200), ("member", 200), ("viewer", 200), ("outsider", 404), ("anonymous", 401)]
 OUTCOMES = ("steps_completed", "steps_cached", "steps_skipped", "steps_failed", "steps_cancelled")
-
-
-@pytest.fixture
-def as_(request, api):
-    def client(who: str):
-        if who == "anonymous":
-            return api()
-        return api(request.getfixturevalue(who), auth=AUTH[who])
-
-    return client
 
 
 def counts(body: dict) -> dict[str, int]:

@@ -23,20 +23,7 @@ from .helpers import TEST_PIPELINES, add_member, error, trigger
 pytestmark = pytest.mark.django_db
 
 # How each role signs in for the role matrix: every kind of authentication meets the same rules.
-AUTH = {"owner": "token", "member": "bearer", "viewer": "session", "outsider": "token"}
 NOT_FOUND = ("not_found", "Not found.")
-
-
-@pytest.fixture
-def as_(request, api):
-    """`as_("viewer")`: a client signed in as that role; "anonymous" is signed out."""
-
-    def client(who: str):
-        if who == "anonymous":
-            return api()
-        return api(request.getfixturevalue(who), auth=AUTH[who])
-
-    return client
 
 
 @pytest.fixture
