@@ -16,7 +16,7 @@ from flowsite.engine import LocalExecutor, Pipeline, PipelineResult
 from . import registry
 from .finishing import fail, finish
 from .local_runner_io import FdCapture
-from .models import FailureReason, Run, StepRun, StepStatus
+from .models import FailureReason, Run, StepRun
 from .recording import RecordingLost, RunArtifactStore, RunCacheStore, RunRecorder
 
 logger = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ def _code_for(run: Run) -> Pipeline | None:
 
 
 def _refuse(run: Run, reason: str, message: str) -> None:
-    if fail(run, reason, message):
-        run.end_steps((StepStatus.PENDING,), StepStatus.SKIPPED, "not run", skipped=True, error=f"Not run: {message}")
+    fail(run, reason, message)
     return None
 
 

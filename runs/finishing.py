@@ -69,4 +69,9 @@ def fail(run: Run, reason: str, message: str, allowed: tuple[str, ...] | frozens
         )
         if won:
             run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, message, finished_at=now, error=message)
+            # Steps that never started will not: they end "not run", saying why, with the run.
+            run.end_steps(
+                (StepStatus.PENDING,), StepStatus.SKIPPED, "not run", skipped=True, finished_at=now,
+                error=f"Not run: {message}",
+            )  # fmt: skip
     return won

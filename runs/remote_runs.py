@@ -250,14 +250,8 @@ def _unfinished_steps(run: Run, state: str) -> tuple[str, str] | None:
 
 
 def _fail(run: Run, reason: str, message: str) -> bool:
-    """Fail the run; steps its job never ran end "not run", as a local run's do."""
-    if not fail(run, reason, message):
-        return False
-    run.end_steps(
-        (StepStatus.PENDING,), StepStatus.SKIPPED, "not run", skipped=True, finished_at=timezone.now(),
-        error=f"Not run: {message}",
-    )  # fmt: skip
-    return True
+    """Fail the run; steps its job never ran end "not run" with it (`finishing.fail`), as a local run's do."""
+    return fail(run, reason, message)
 
 
 def _send_cancel(run: Run, orchestrator: Any) -> None:
