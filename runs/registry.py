@@ -12,6 +12,7 @@ import linecache
 import os
 import sys
 import threading
+from typing import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -128,13 +129,24 @@ def sync_pipelines() -> list[PipelineDef]:
 
 def unavailable(name: str, code_version: str) -> str | None:
     """Why no worker can run this version of the pipeline, or None if one can."""
-    if WorkerCode.objects.filter(pipeline=name, code_version=code_version).exists():
+    return why_unavailable(name, code_version, worker_versions([name]).get(name, set()))
+
+
+def worker_versions(names: Iterable[str]) -> dict[str, set[str]]:
+    """The code versions workers have of each named pipeline, in one query."""
+    versions: dict[str, set[str]] = {}
+    for pipeline, version in WorkerCode.objects.filter(pipeline__in=list(names)).values_list("pipeline", "code_version"):
+        versions.setdefault(pipeline, set()).add(version)
+    return versions
+
+
+def why_unavailable(name: str, code_version: str, versions: set[str]) -> str | None:
+    if code_version in versions:
         return None
-    versions = sorted(set(WorkerCode.objects.filter(pipeline=name).values_list("code_version", flat=True)))
     if not versions:
         return f"no worker has pipeline {name!r}: add its module to FLOWSITE_PIPELINES on the workers"
     return (
-        f"no worker has version {code_version} of pipeline {name!r} (workers have {', '.join(versions)}): "
+        f"no worker has version {code_version} of pipeline {name!r} (workers have {', '.join(sorted(versions))}): "
         "ship the code to the workers and run sync_pipelines there"
     )
 

@@ -10,6 +10,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from stacks.models import Stack
+from stacks.registry import remote_kinds
+
+from .. import registry
 from ..models import (
     FINAL_STEP_STATES, Artifact, Membership, PipelineDef, Project, Role, Run, RunEvent, StepRun, StepStatus,
 )  # fmt: skip
@@ -87,13 +91,44 @@ class MembershipRoleSerializer(serializers.Serializer):
 
 class PipelineSerializer(serializers.ModelSerializer):
     runs_url = serializers.SerializerMethodField()
+    unavailable_on = serializers.SerializerMethodField(
+        help_text="Stacks this version cannot run on, each with the reason (no worker has its code); "
+        "a trigger there answers 409. Empty when it can run everywhere."
+    )
 
     class Meta:
         model = PipelineDef
-        fields = ["name", "description", "code_version", "module", "dag", "parameters", "created_at", "runs_url"]
+        fields = [
+            "name", "description", "code_version", "module", "dag", "parameters", "created_at", "runs_url",
+            "unavailable_on",
+        ]  # fmt: skip
 
     def get_runs_url(self, definition: PipelineDef) -> str:
         return self.context["request"].build_absolute_uri(reverse("pipeline-run-list", args=[definition.name]))
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_unavailable_on(self, definition: PipelineDef) -> dict[str, str]:
+        stacks = self._worker_stacks()
+        problem = registry.why_unavailable(
+            definition.name, definition.code_version, self._worker_versions().get(definition.name, set())
+        )
+        return dict.fromkeys(stacks, problem) if problem else {}
+
+    def _worker_versions(self) -> dict[str, set[str]]:
+        # Looked up once for a whole list, so listing pipelines stays a constant number of queries.
+        if "worker_versions" not in self.context:
+            names = [d.name for d in self.parent.instance] if isinstance(self.parent, serializers.ListSerializer) else [
+                self.instance.name
+            ]
+            self.context["worker_versions"] = registry.worker_versions(names)
+        return self.context["worker_versions"]
+
+    def _worker_stacks(self) -> list[str]:
+        if "worker_stacks" not in self.context:
+            self.context["worker_stacks"] = list(
+                Stack.objects.exclude(kind__in=remote_kinds()).order_by("name").values_list("name", flat=True)
+            )
+        return self.context["worker_stacks"]
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}})

@@ -78,10 +78,19 @@ function triggerForm(pipeline, stacks, me, project) {
   });
   const stackError = h("span", { class: "field-error", role: "alert" });
   const general = h("div");
-  const stackSelect = h("select", { name: "stack" }, stacks.map((s) => h("option", { value: s.name, selected: s.is_default }, `${s.name} (${s.kind})`)));
+  const stackSelect = h("select", { name: "stack", onchange: showWhetherRunnable }, stacks.map((s) => h("option", { value: s.name, selected: s.is_default }, `${s.name} (${s.kind})`)));
+  const runButton = h("button", { type: "submit" }, `Run in ${project.name}`);
   const form = h("form", { class: "trigger card", novalidate: true, onsubmit: submit },
     ...fields, h("label", { class: "param" }, h("span", { class: "name" }, "stack"), stackSelect, stackError),
-    general, h("button", { type: "submit" }, `Run in ${project.name}`));
+    general, runButton);
+  showWhetherRunnable();
+
+  // A version no worker has would only be refused by the API: say so before anyone fills the form in.
+  function showWhetherRunnable() {
+    const problem = pipeline.unavailable_on[stackSelect.value];
+    runButton.disabled = Boolean(problem);
+    stackError.textContent = problem ? `This version cannot run on ${stackSelect.value}: ${problem}` : "";
+  }
 
   async function submit(event) {
     event.preventDefault();

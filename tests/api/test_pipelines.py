@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from runs.models import PipelineDef
 from runs.registry import get_pipeline
+from stacks.models import Stack
 from tests.factories import make_project
 
 from .helpers import TEST_PIPELINES, error, trigger
@@ -127,3 +128,17 @@ def test_the_pipeline_list_takes_constant_queries(api, ready, member, django_ass
     )
     with django_assert_num_queries(queries):
         assert len(client.get("/api/pipelines/").json()) == count + 30
+
+
+def test_a_pipeline_says_on_which_stacks_no_worker_has_its_code(api, ready, member):
+    assert api(member).get("/api/pipelines/greeting/").json()["unavailable_on"] == {}
+    current = PipelineDef.objects.filter(name="greeting").latest("created_at")
+    PipelineDef.objects.create(name="greeting", module=current.module, code_version="feedface", dag=current.dag)
+    Stack.objects.create(name="cloud", kind="vertex", config={"project": "p", "location": "us-central1"})
+    listed = {p["name"]: p for p in api(member).get("/api/pipelines/").json()}
+    # A Vertex job brings its own image, so only the stacks whose workers run the code are named.
+    assert listed["greeting"]["unavailable_on"] == {
+        "local": f"no worker has version feedface of pipeline 'greeting' (workers have {current.code_version}): "
+        "ship the code to the workers and run sync_pipelines there"
+    }
+    assert listed["arithmetic"]["unavailable_on"] == {}

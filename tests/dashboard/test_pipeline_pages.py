@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from flowsite.engine import Pipeline, step
 from runs import registry
-from runs.models import Membership, Role, Run, RunStatus
+from runs.models import Membership, PipelineDef, Role, Run, RunStatus
 from tests.factories import make_user
 from tests.runs.helpers import execute
 
@@ -200,3 +200,16 @@ def test_the_trigger_form_refuses_an_empty_required_parameter_and_a_cleared_numb
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"))
     run = Run.objects.get()
     assert run.params == {"rows": 12, "name": "Ada", "ratio": 0.25, "batch": 4}
+
+
+def test_a_version_no_worker_has_shows_why_and_cannot_be_started(page, ready, owner):
+    current = PipelineDef.objects.filter(name="greeting").latest("created_at")
+    PipelineDef.objects.create(name="greeting", module=current.module, code_version="feedface", dag=current.dag)
+    sign_in(page, "olivia")
+    page.goto("/pipelines/greeting/")
+    form = page.locator("form.trigger")
+    expect(form.locator(".field-error")).to_have_text(
+        f"This version cannot run on local: no worker has version feedface of pipeline 'greeting' "
+        f"(workers have {current.code_version}): ship the code to the workers and run sync_pipelines there"
+    )
+    expect(form.locator("button[type=submit]")).to_be_disabled()
