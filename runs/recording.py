@@ -12,9 +12,9 @@ import logging
 import pickle
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -101,7 +101,7 @@ class RunRecorder(RunObserver):
     def request_stop(self) -> None:
         self._stop.set()
 
-    def artifact(self, artifact: Artifact) -> None:
+    def artifact(self, artifact: ArtifactRow) -> None:
         self._push(("artifact", artifact))
 
     def cache_entry(self, key: str, step_name: str, code_hash: str, uri: str) -> None:
@@ -206,6 +206,19 @@ def _first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+class ArtifactRow(NamedTuple):
+    """An artifact as the recorder writes it: plain values, so that a step's end builds no model instance."""
+
+    step: str
+    name: str
+    uri: str
+    size: int
+    digest: str
+    type: str
+    data: bytes | None
+    created_at: datetime
+
+
 class Batch:
     """One write's worth of a run's events, numbered and resolved once so that replaying it is the same write."""
 
@@ -214,7 +227,7 @@ class Batch:
         self.first_seq = 0
         self.next_seq = 0
         self.changes: list[_StepChange] = []
-        self.artifacts: list[Artifact] = []
+        self.artifacts: list[ArtifactRow] = []
         self.cache_entries: list[tuple[str, str, str, str]] = []
         # What the write made, known once it committed.
         self.artifact_ids: dict[str, int] = {}
@@ -309,9 +322,7 @@ class BatchWriter:
 
     def write_batch(self, batch: Batch) -> None:
         """Write a prepared batch; call inside a transaction. Replaying it after a rollback writes the same rows."""
-        for artifact in batch.artifacts:
-            artifact.pk = None  # a rolled-back attempt left its id behind
-        created = {artifact.uri: artifact.pk for artifact in Artifact.objects.bulk_create(batch.artifacts)}
+        created = self._insert_artifacts(batch.artifacts)
         artifact_ids = {**self.artifact_ids, **created}
         if batch.cache_entries:
             CacheEntry.objects.bulk_create(
@@ -329,6 +340,29 @@ class BatchWriter:
         # Numbered by the one writer, so sequence order is commit order: a reader tailing with
         # ?after=<seq> can never see line N+1 before line N is visible.
         _insert_many(LogLine, ["run_id", "seq", "step", "stream", "level", "text", "at"], batch.lines)
+
+    def _insert_artifacts(self, artifacts: list[ArtifactRow]) -> dict[str, int]:
+        """Insert the artifacts; their ids by URI (unique within a run)."""
+        if not artifacts:
+            return {}
+        adapt = _timestamp_adapter()
+        quote = connection.ops.quote_name
+        created: dict[str, int] = {}
+        with connection.cursor() as cursor:
+            for start in range(0, len(artifacts), _ARTIFACTS_PER_INSERT):
+                chunk = artifacts[start : start + _ARTIFACTS_PER_INSERT]
+                placeholders = ", ".join([f"({', '.join(['%s'] * len(_ARTIFACT_COLUMNS))})"] * len(chunk))
+                cursor.execute(
+                    f"INSERT INTO {quote(Artifact._meta.db_table)} ({', '.join(quote(c) for c in _ARTIFACT_COLUMNS)}) "
+                    f"VALUES {placeholders} RETURNING {quote('id')}, {quote('uri')}",
+                    [
+                        value
+                        for a in chunk
+                        for value in (self.run_id, a.step, a.name, a.uri, a.size, a.digest, a.type, a.data, adapt(a.created_at))
+                    ],
+                )
+                created.update((uri, pk) for pk, uri in cursor.fetchall())
+        return created
 
     def committed(self, batch: Batch) -> bool:
         """After a failed commit: whether the batch is durable all the same (its answer was lost, not its work)."""
@@ -368,7 +402,7 @@ class BatchWriter:
             # Someone else (the reaper) ended some of these steps: record only what really changed.
             current = dict(StepRun.objects.filter(pk__in=[c.step_id for c in changes]).values_list("pk", "status"))
             changes = [c for c in changes if current.get(c.step_id) == c.status]
-        adapt = connection.ops.adapt_datetimefield_value
+        adapt = _timestamp_adapter()
         events = [
             (self.run_id, change.step_id, old, new, reason, adapt(at))
             for change in changes
@@ -391,6 +425,11 @@ def _timestamp_adapter() -> Callable[[Any], Any]:
         return text[:-6] if text.endswith("+00:00") else adapt(at)
 
     return utc_text
+
+
+_ARTIFACT_COLUMNS = ["run_id", "step", "name", "uri", "size", "digest", "type", "data", "created_at"]
+# Well under SQLite's limit of 32,766 parameters in one statement.
+_ARTIFACTS_PER_INSERT = 500
 
 
 def _insert_many(model: type[Any], columns: list[str], rows: list[tuple[Any, ...]]) -> None:
@@ -463,13 +502,14 @@ class _StepChange:
 
     def row(self, artifact_ids: dict[str, int]) -> tuple[Any, ...]:
         """Parameters for _UPDATE_STEP_SQL; None leaves a column as it is."""
-        ops = connection.ops
+        adapt = _timestamp_adapter()
         f = self.fields
+        started_at, finished_at = f.get("started_at"), f.get("finished_at")
         return (
             f.get("status", self.status),
             f.get("attempts"),
-            ops.adapt_datetimefield_value(f.get("started_at")),
-            ops.adapt_datetimefield_value(f.get("finished_at")),
+            None if started_at is None else adapt(started_at),
+            None if finished_at is None else adapt(finished_at),
             f.get("duration_seconds"),
             f.get("cached"),
             f.get("skipped"),
@@ -524,8 +564,7 @@ class RunArtifactStore:
             partial.replace(path)
             uri = path.as_uri()
         self.recorder.artifact(
-            Artifact(
-                run_id=self.recorder.run_id,
+            ArtifactRow(
                 step=step_name,
                 name=name,
                 uri=uri,

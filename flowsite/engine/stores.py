@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 import re
@@ -11,6 +12,8 @@ from typing import Any
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+# Called for every output of every step, with the same few names each time.
+@functools.lru_cache(maxsize=4096)
 def safe_segment(value: str) -> str:
     """A path segment that cannot climb out of its folder or name a hidden file."""
     cleaned = _UNSAFE.sub("_", value).lstrip(".")[:100]

@@ -32,8 +32,8 @@ from flowsite.engine import ExecutionResult
 from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
-from ..models import ACTIVE_RUN_STATES, Artifact, Run, RunStatus, RunToken
-from ..recording import BatchWriter
+from ..models import ACTIVE_RUN_STATES, Run, RunStatus, RunToken
+from ..recording import ArtifactRow, BatchWriter
 
 MAX_EVENTS = 10_000
 # Bounds of the integer columns a report fills, so an absurd number is a 400 and not a database error.
@@ -172,7 +172,7 @@ def _under(uri: str, prefix: str) -> bool:
     )
 
 
-def _as_event(event: dict[str, Any], run_id: int) -> tuple[Any, ...]:
+def _as_event(event: dict[str, Any]) -> tuple[Any, ...]:
     at: datetime = event["at"]
     kind, step = event["kind"], event["step"]
     if kind == "log":
@@ -184,9 +184,9 @@ def _as_event(event: dict[str, Any], run_id: int) -> tuple[Any, ...]:
         return ("finish", step, ExecutionResult(step_name=step, output=None, **result), at)
     return (
         "artifact",
-        Artifact(
-            run_id=run_id, step=step, name=event["name"], uri=event["uri"], size=event["size"],
-            digest=event.get("digest", ""), type=event.get("type", ""), created_at=at,
+        ArtifactRow(
+            step=step, name=event["name"], uri=event["uri"], size=event["size"],
+            digest=event.get("digest", ""), type=event.get("type", ""), data=None, created_at=at,
         ),
     )  # fmt: skip
 
@@ -247,7 +247,7 @@ class RemoteReportView(APIView):
                 raise exceptions.ValidationError(
                     {f"events.{index}.uri": f"a run registers only its own artifacts, under {prefix or 'its artifact_uri'}"}
                 )
-        events = [_as_event(event, run.pk) for event in reported]
+        events = [_as_event(event) for event in reported]
         with transaction.atomic():
             # One report at a time per run, so log sequence numbers follow the order of reports.
             Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
