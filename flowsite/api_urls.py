@@ -13,7 +13,13 @@ from runs.api.views import (
 )  # fmt: skip
 from stacks.api import StackViewSet
 
-router = DefaultRouter()
+class ApiRouter(DefaultRouter):
+    # One URL per resource: DRF's format suffixes (runs.json) add URLs the API never documents, and the
+    # suffixed forms of extra actions (runs/1/steps.json) crashed with a 500.
+    include_format_suffixes = False
+
+
+router = ApiRouter()
 router.register("projects", ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/members", MemberViewSet, basename="member")
 router.register("stacks", StackViewSet, basename="stack")
