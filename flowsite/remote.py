@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,9 +72,14 @@ class ControlPlane:
     def call(self, path: str = "", body: Any = None) -> Any:
         return self._send(path, json.dumps(body).encode() if body is not None else None)
 
-    def report(self, events: list[str]) -> Any:
-        """Post events already encoded as JSON, so that what is sent is exactly what was measured."""
-        return self._send("report/", f'{{"events":[{",".join(events)}]}}'.encode("ascii"))
+    def report(self, events: list[str], runner: str = "", batch: int = 0) -> Any:
+        """Post events already encoded as JSON, so that what is sent is exactly what was measured.
+
+        A batch of events is numbered by its runner, so the control plane records a batch sent again
+        (its answer was lost) only once.
+        """
+        numbered = f'"runner":"{runner}","batch":{batch},' if runner and batch else ""
+        return self._send("report/", f'{{{numbered}"events":[{",".join(events)}]}}'.encode("ascii"))
 
     def _send(self, path: str, data: bytes | None) -> Any:
         request = urllib.request.Request(self.base + path, data=data, method="POST" if data else "GET")
@@ -108,6 +114,8 @@ class Reporter(RunObserver):
 
     def __init__(self, control_plane: ControlPlane) -> None:
         self.control_plane = control_plane
+        # Tells this runner's batches from those of a runner restarted for the same run.
+        self.runner = uuid.uuid4().hex
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Condition()
         self._stop = threading.Event()
@@ -156,6 +164,10 @@ class Reporter(RunObserver):
         # Encoded events not yet accepted, in order, each with the number of refused events it
         # reports (0 for an event of the run, N for our notice that N events were refused).
         waiting: deque[tuple[str, int]] = deque()
+        # The batch being sent, and its number: after a failure it is sent again exactly as it was,
+        # because the control plane may have recorded it and only its answer been lost.
+        batch: list[tuple[str, int]] = []
+        number = 0
         last_post = 0.0
         failures = 0
         while True:
@@ -165,12 +177,14 @@ class Reporter(RunObserver):
                 events, self._events = self._events, []
                 closing = self._closed
             waiting.extend((_encode(event), 0) for event in events)
-            batch = _next_batch(waiting)
+            if not batch:
+                batch = _next_batch(waiting)
+                number += bool(batch)
             if not batch and not closing and time.monotonic() - last_post < HEARTBEAT_SECONDS:
                 continue
             reply: Any = {}
             try:
-                reply = self.control_plane.report([encoded for encoded, _ in batch])
+                reply = self.control_plane.report([encoded for encoded, _ in batch], self.runner, number if batch else 0)
             except RunEnded:
                 self._stop.set()
                 return
@@ -187,6 +201,7 @@ class Reporter(RunObserver):
             else:
                 for _ in batch:
                     waiting.popleft()
+            batch = []
             failures = 0
             last_post = time.monotonic()
             if isinstance(reply, dict) and reply.get("stop"):
@@ -216,7 +231,7 @@ def _encode(event: dict[str, Any]) -> str:
 def _next_batch(waiting: deque[tuple[str, int]]) -> list[tuple[str, int]]:
     """The events at the front that one report may carry: at least one, however big, to be tried."""
     batch: list[tuple[str, int]] = []
-    size = len('{"events":[]}')
+    size = len('{"runner":"%s","batch":%d,"events":[]}' % ("0" * 32, 2**63))
     for item in waiting:
         size += len(item[0]) + 1
         if batch and (size > REPORT_BYTES or len(batch) == MAX_BATCH):

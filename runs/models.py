@@ -183,6 +183,10 @@ class Run(models.Model):
     remote_job_name = models.CharField(max_length=500, blank=True)
     remote_console_url = models.URLField(max_length=1000, blank=True)
     remote_cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # The last batch of events its remote runner reported: a batch sent again because its answer was
+    # lost is recorded once.
+    report_runner = models.CharField(max_length=32, blank=True)
+    report_batch = models.PositiveBigIntegerField(default=0)
     # Names the run outside this database (a remote job's labels): unlike the pk, never reused,
     # not after a database reset, not by another control plane.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -139,6 +139,15 @@ class ReportEventSerializer(serializers.Serializer):
 
 
 class ReportSerializer(serializers.Serializer):
+    runner = serializers.RegexField(
+        r"^[0-9a-f]{32}$", required=False, help_text="The runner process that sends the report (with `batch`)."
+    )
+    batch = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The runner's number for this batch of events: a batch it already reported is not recorded again.",
+    )
     events = ReportEventSerializer(many=True, max_length=MAX_EVENTS)
 
 
@@ -248,9 +257,20 @@ class RemoteReportView(APIView):
                     {f"events.{index}.uri": f"a run registers only its own artifacts, under {prefix or 'its artifact_uri'}"}
                 )
         events = [_as_event(event) for event in reported]
+        runner, batch = serializer.validated_data.get("runner"), serializer.validated_data.get("batch")
         with transaction.atomic():
-            # One report at a time per run, so log sequence numbers follow the order of reports.
+            # One report at a time per run (this UPDATE locks its row), so log sequence numbers follow
+            # the order of reports.
             Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-            BatchWriter.resume(run.pk, run.stack.secret_values()).write(events)
+            if runner and batch and reported:
+                new_batch = (
+                    Run.objects.filter(pk=run.pk)
+                    .exclude(report_runner=runner, report_batch__gte=batch)
+                    .update(report_runner=runner, report_batch=batch)
+                )
+                if not new_batch:
+                    events = []  # recorded already: the runner sent it again because our answer was lost
+            if events:
+                BatchWriter.resume(run.pk, run.stack.secret_values()).write(events)
         status = Run.objects.values_list("status", flat=True).get(pk=run.pk)
         return Response({"stop": status == RunStatus.CANCELLING, "status": status})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -155,3 +156,66 @@ def test_a_proxy_that_refuses_reports_for_good_does_not_keep_the_runner_sending(
     finally:
         server.stop()
     assert f"flowsite: 1 events of this run were refused by the control plane: {status} " in capfd.readouterr().err
+
+
+class AnswerLosingProxy:
+    """A real HTTP hop to the control plane that delivers each report but loses the first answer to it,
+    as a dropped connection does: the runner cannot tell a recorded report from a lost one."""
+
+    def __init__(self, upstream: str) -> None:
+        self.lost_answers = 0
+        seen: set[bytes] = set()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = urllib.request.Request(upstream + self.path, data=body, method="POST")
+                for header in ("Authorization", "Content-Type"):
+                    request.add_header(header, self.headers[header])
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status, answer = response.status, response.read()
+                if json.loads(body)["events"] and body not in seen:
+                    seen.add(body)
+                    proxy.lost_answers += 1
+                    self.close_connection = True
+                    return
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_report_whose_answer_was_lost_is_recorded_once(vertex_project, live_server):
+    run, token = running_run(vertex_project)
+    proxy = AnswerLosingProxy(live_server.url)
+    try:
+        reporter = Reporter(ControlPlane(proxy.url, token, run.pk))
+        reporter.step_started("hello", 1)
+        for i in range(5):
+            reporter.log_line("hello", "stdout", "INFO", f"line {i}")
+        reporter.step_finished(ExecutionResult("hello", success=True, duration_seconds=0.1))
+        close_within(reporter, 60)
+    finally:
+        proxy.stop()
+    assert proxy.lost_answers >= 1
+    assert list(LogLine.objects.filter(run=run).order_by("seq").values_list("seq", "text")) == [
+        (i + 1, f"line {i}") for i in range(5)
+    ]
+    step = run.steps.get()
+    assert step.status == StepStatus.COMPLETED
+    assert list(step.events.values_list("old_status", "new_status")) == [
+        (StepStatus.PENDING, StepStatus.RUNNING), (StepStatus.RUNNING, StepStatus.COMPLETED)
+    ]  # fmt: skip
