@@ -7,6 +7,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from .client_address import client_address
 from .models import ApiToken
 
 # Guessing tokens: after this many invalid ones from an address, it waits. Per web process (the
@@ -26,7 +27,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("the Authorization header must be 'Token <key>' or 'Bearer <key>'")
-        guesses = f"flowsite:token-failures:{request.META.get('REMOTE_ADDR', '')}"
+        guesses = f"flowsite:token-failures:{client_address(request)}"
         if cache.get(guesses, 0) >= TOKEN_FAILURE_LIMIT:
             raise exceptions.Throttled(
                 TOKEN_COOLOFF_SECONDS,

@@ -181,6 +181,7 @@ AXES_FAILURE_LIMIT = env_int("FLOWSITE_SIGNIN_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_address"
 
 ROOT_URLCONF = "flowsite.urls"
 WSGI_APPLICATION = "flowsite.wsgi.application"

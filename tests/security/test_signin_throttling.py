@@ -57,3 +57,29 @@ def test_pages_carry_a_strict_content_security_policy(client, page):
     policy = client.get(page)["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
     assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+
+
+def test_behind_the_tls_proxy_each_client_address_is_throttled_apart(client, settings):
+    """Every request comes from the proxy: one guesser must not lock out the user's own sign-in."""
+    settings.FLOWSITE_BEHIND_TLS_PROXY = True
+    olga()
+    guesser = {"HTTP_X_FORWARDED_FOR": "198.51.100.7, 203.0.113.9", "HTTP_X_FORWARDED_PROTO": "https"}
+    for _ in range(5):
+        client.post("/login/", {"username": "olga", "password": "wrong"}, **guesser)
+    assert client.post("/login/", {"username": "olga", "password": "the-right-password"}, **guesser).status_code == 429
+    # The first entry is whatever the client sent; the last is the address the proxy saw.
+    olga_at_home = {"HTTP_X_FORWARDED_FOR": "203.0.113.9, 192.0.2.44", "HTTP_X_FORWARDED_PROTO": "https"}
+    signed_in = client.post("/login/", {"username": "olga", "password": "the-right-password"}, **olga_at_home)
+    assert signed_in.status_code == 302
+
+
+def test_behind_the_tls_proxy_token_guessing_is_throttled_per_client_address(db, settings):
+    settings.FLOWSITE_BEHIND_TLS_PROXY = True
+    _, key = ApiToken.issue(make_user("tess"), "real")
+    client = APIClient()
+    for i in range(TOKEN_FAILURE_LIMIT):
+        client.credentials(HTTP_AUTHORIZATION=f"Token fs_deadbeef_guess{i}")
+        client.get("/api/me/", HTTP_X_FORWARDED_FOR="198.51.100.7", HTTP_X_FORWARDED_PROTO="https")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/me/", HTTP_X_FORWARDED_FOR="198.51.100.7", HTTP_X_FORWARDED_PROTO="https").status_code == 429
+    assert client.get("/api/me/", HTTP_X_FORWARDED_FOR="192.0.2.44", HTTP_X_FORWARDED_PROTO="https").status_code == 200
