@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 
+from django.conf import settings
 from django.utils import timezone
 
 from . import registry
@@ -39,14 +39,15 @@ def execute_run(run_id: int) -> str:
     if run is None:
         return f"run {run_id} does not exist"
     now = timezone.now()
-    host, pid = socket.gethostname(), os.getpid()
+    # The worker's name (by default its host's): what the reaper and the run's record know it by.
+    worker, pid = settings.FLOWSITE_WORKER_NAME, os.getpid()
     if not run.transition(
         (RunStatus.QUEUED,),
         RunStatus.RUNNING,
-        reason=f"claimed by worker {host} pid {pid}",
+        reason=f"claimed by worker {worker} pid {pid}",
         started_at=now,
         heartbeat_at=now,
-        worker_host=host,
+        worker_host=worker,
         worker_pid=pid,
     ):
         return f"run {run_id} was not queued ({run.refresh_status()}); nothing to do"

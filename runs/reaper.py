@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +24,8 @@ def reap() -> list[int]:
     now = timezone.now()
     cutoff = now - timedelta(seconds=timeout)
     stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    host = socket.gethostname()
+    # A process group id means something only on the machine that recorded it, which its worker names.
+    worker = settings.FLOWSITE_WORKER_NAME
     dead = []
     # Remote runs have no local worker to lose; the reconciler follows them instead.
     local = Run.objects.exclude(stack__kind__in=remote_kinds())
@@ -49,7 +49,7 @@ def reap() -> list[int]:
             step_error = f"Run declared dead: {message}"
             run.end_steps((StepStatus.RUNNING,), StepStatus.FAILED, step_error, finished_at=now, error=step_error)
             run.end_steps((StepStatus.PENDING,), StepStatus.CANCELLED, "run declared dead")
-        if run.process_group and run.worker_host == host:
+        if run.process_group and run.worker_host == worker:
             try:
                 os.killpg(run.process_group, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

@@ -27,7 +27,7 @@ def test_database_url() -> str:
 
 
 class Cluster:
-    def __init__(self, workers: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workers: int = 2, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         from django_q.brokers import get_broker
 
         if settings.REDIS_URL:
@@ -42,8 +42,8 @@ class Cluster:
         self.log_path = OUTPUT / f"qcluster-{os.getpid()}-{time.monotonic_ns()}.log"
         self._log: IO[bytes] = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            cwd=cwd,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
