@@ -9,6 +9,7 @@ makes sure the run ends in a final state. So no step's subprocess outlives its r
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import select
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 2.0
 STOP_SIGNAL = signal.SIGUSR1
+ORPHANED_SIGNAL = signal.SIGUSR2
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def run_in_process_group(run: Run, env: dict[str, str]) -> None:
@@ -41,9 +44,10 @@ def run_in_process_group(run: Run, env: dict[str, str]) -> None:
     sys.stderr.flush()
     # Blocked across the fork, so a cancel that comes early waits for the child's handler.
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {STOP_SIGNAL})
+    supervisor = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _child(prepared, env)
+        _child(prepared, env, supervisor)
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     try:
         os.setpgid(pid, pid)
@@ -57,10 +61,11 @@ def run_in_process_group(run: Run, env: dict[str, str]) -> None:
 _inherited_connections: list[object] = []
 
 
-def _child(prepared: Prepared, env: dict[str, str]) -> None:
+def _child(prepared: Prepared, env: dict[str, str], supervisor: int) -> None:
     code = 70
     try:
         os.setpgid(0, 0)
+        _die_with_supervisor(supervisor)
         for connection in connections.all(initialized_only=True):
             if connection.connection is not None:
                 _inherited_connections.append(connection.connection)
@@ -73,6 +78,18 @@ def _child(prepared: Prepared, env: dict[str, str]) -> None:
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _die_with_supervisor(supervisor: int) -> None:
+    """Without its supervisor nobody heartbeats the run, passes a cancel on or kills it, and the reaper
+    will call it dead: so when the supervisor is killed outright (an OOM kill, kill -9 of the worker),
+    the run's whole process group, its steps' subprocesses too, ends with it."""
+    signal.signal(ORPHANED_SIGNAL, lambda signum, frame: os.killpg(0, signal.SIGKILL))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, ORPHANED_SIGNAL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != supervisor:
+        os.killpg(0, signal.SIGKILL)  # it died before the kernel was asked to tell us
 
 
 class _Supervision:

@@ -194,3 +194,19 @@ def test_a_machine_lost_mid_run_leaves_its_runs_dead_and_the_other_machine_servi
     assert ledger(held) == ["begin", "hold"], "nothing of the dead run executed again"
     assert [claims(run) for run in (held, taken, after)] == [1, 1, 1]
     assert b.cluster.process.poll() is None
+
+
+def test_a_run_whose_worker_process_is_killed_stops_executing(machines, ready, tmp_path):
+    """Only the qcluster dies (an OOM kill, kill -9), the machine stays up: the run's process must not
+    go on executing a run the record will call dead."""
+    machine = machines("machine-a", 1)
+    gate = tmp_path / "gate"
+    params = {"ledger": str(tmp_path / "orphan.ledger"), "gate": str(gate)}
+    run = Run.objects.trigger(project=ready, pipeline="relay", params=params)
+    wait_for(lambda: ledger_entries(params["ledger"]) == ["begin", "hold"], what="the run to hold")
+    group = wait_for(lambda: Run.objects.get(pk=run.pk).process_group, what="the run's process group")
+    for other in session_groups(machine.session) - {group}:
+        os.killpg(other, signal.SIGKILL)
+    wait_for(lambda: group not in session_groups(machine.session), timeout=10, what="the run's processes to die")
+    gate.touch()
+    assert ledger_entries(params["ledger"]) == ["begin", "hold"], "no step ran after its worker died"
