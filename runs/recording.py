@@ -582,26 +582,41 @@ class RunArtifactStore:
 class RunCacheStore:
     """Step results reused across runs: CacheEntry rows pointing at artifacts."""
 
-    def __init__(self, recorder: RunRecorder, artifacts: RunArtifactStore) -> None:
+    def __init__(self, recorder: RunRecorder, artifacts: RunArtifactStore, outputs: dict[str, list[str]]) -> None:
         self.recorder = recorder
         self.artifacts = artifacts
+        # Each step's declared outputs: a step with several stores one artifact per output.
+        self.outputs = outputs
         self._written: dict[str, Any] = {}
 
     def get(self, key: str) -> Any:
         if key in self._written:
             return self._written[key]
-        row = CacheEntry.objects.filter(key=key).values_list("artifact_id", "artifact__uri", "artifact__data").first()
+        row = (
+            CacheEntry.objects.filter(key=key)
+            .values_list("artifact_id", "artifact__run_id", "step", "artifact__uri", "artifact__data")
+            .first()
+        )
         if row is None:
             return None
-        artifact_id, uri, data = row
+        artifact_id, run_id, step, uri, data = row
         try:
-            value = load_artifact(uri, data)
+            value = self._stored_outputs(run_id, step) or load_artifact(uri, data)
         except (OSError, ValueError, pickle.UnpicklingError):
             logger.warning("cache entry %s points at an unreadable artifact %s; running the step", key[:12], uri)
             return None
         # The step served from cache then links the artifact it was served, and so the run that made it.
         self.recorder.writer.cached_artifacts[key] = artifact_id
         return value
+
+    def _stored_outputs(self, run_id: int, step: str) -> dict[str, Any] | None:
+        """A step with several outputs, as the run that made them stored them: one artifact each, given
+        back by name (which the engine hands on as it would the step's own result)."""
+        names = self.outputs.get(step, [])
+        if len(names) < 2:
+            return None
+        stored = Artifact.objects.filter(run_id=run_id, step=step, name__in=names).values_list("name", "uri", "data")
+        return {name: load_artifact(uri, data) for name, uri, data in stored} or None
 
     def set_value(self, key: str, value: Any, step_name: str, code_hash: str) -> None:
         uri = self.artifacts.last_uri.get(step_name)

@@ -26,9 +26,18 @@ SKIPPED_IN_GROUP = "Skipped due to earlier failure in group"
 SKIPPED_BY_CONDITION = "Skipped: its condition returned false"
 
 
-def artifact_name(step: Step) -> str:
-    """What a step's materialized result is called: its output's name, or its outputs' names joined."""
-    return "+".join(step.outputs)
+def materialize_outputs(step: Step, output: Any, artifact_store: Any, run_id: str, project_name: str) -> str | None:
+    """Store each output the step declares as an artifact of that name; the first one's URI.
+
+    A step with outputs ["train", "test"] that returns a pair makes two artifacts, `train` and `test`,
+    each readable on its own, as the steps that take them as inputs see them.
+    """
+    uris = [
+        artifact_store.materialize(obj=value, name=name, run_id=run_id, step_name=step.name, project_name=project_name)
+        for name, value in publish_outputs(step, output).items()
+        if value is not None
+    ]
+    return uris[0] if uris else None
 
 
 def step_params(step: Step, context: Context) -> dict[str, Any]:
@@ -165,9 +174,7 @@ class LocalExecutor(Executor):
                 output = self._call(step, kwargs)
                 artifact_uri = None
                 if artifact_store is not None and run_id and output is not None:
-                    artifact_uri = artifact_store.materialize(
-                        obj=output, name=artifact_name(step), run_id=run_id, step_name=name, project_name=project_name
-                    )
+                    artifact_uri = materialize_outputs(step, output, artifact_store, run_id, project_name)
             except (StopExecution, ForcedStop):
                 if capture is not None:
                     capture.emit_block(STOPPED_BY_USER, level="WARNING")

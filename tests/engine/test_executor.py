@@ -529,14 +529,15 @@ def test_output_is_materialized_when_store_and_run_id_are_given():
     assert result.artifact_uri == "mem://models/1"
 
 
-def test_the_materialized_output_carries_the_names_the_step_declares():
+def test_each_declared_output_is_materialized_under_its_own_name():
     @step(outputs=["train", "test"])
     def split():
         return [1, 2, 3], [4]
 
     store = RecordingArtifactStore(uri="mem://split/1")
-    run(split, artifact_store=store, run_id="run-8")
-    assert [call["name"] for call in store.calls] == ["train+test"]
+    result = run(split, artifact_store=store, run_id="run-8")
+    assert [(call["name"], call["obj"]) for call in store.calls] == [("train", [1, 2, 3]), ("test", [4])]
+    assert result.artifact_uri == "mem://split/1"
 
 
 def test_project_name_defaults_to_default():

@@ -191,3 +191,26 @@ def test_large_outputs_are_stored_as_files_under_the_artifact_root(ready, settin
     assert Path(numbers.uri.removeprefix("file://")).is_relative_to(Path(settings.FLOWSITE_ARTIFACT_ROOT).resolve())
     assert load_artifact(numbers.uri, None) == list(range(50_000))
     assert numbers.size == Path(numbers.uri.removeprefix("file://")).stat().st_size
+
+
+def test_each_output_of_a_step_is_its_own_artifact_and_serves_from_cache(ready):
+    from examples.churn import pipeline
+
+    first = execute(trigger(ready, "churn-model"))
+    assert first.status == RunStatus.COMPLETED, first.failure_message
+    split = {a.name: load_artifact(a.uri, a.data) for a in Artifact.objects.filter(run=first, step="split")}
+    assert sorted(split) == ["test", "train"]
+    assert len(split["train"]) == 3 * len(split["test"])
+    assert set(Artifact.objects.filter(run=first, step="scale_features").values_list("name", flat=True)) == {
+        "train_x", "test_x"
+    }  # fmt: skip
+
+    # Another number of epochs: the split and the features come from the first run's artifacts, one
+    # per output, and training on them gives what training on freshly computed ones gives.
+    second = execute(trigger(ready, "churn-model", epochs=40))
+    assert second.status == RunStatus.COMPLETED, second.failure_message
+    statuses = dict(second.steps.values_list("name", "status"))
+    assert statuses["split"] == statuses["scale_features"] == StepStatus.CACHED
+    assert statuses["train_model"] == StepStatus.COMPLETED
+    metrics = Artifact.objects.get(run=second, step="evaluate", name="metrics")
+    assert load_artifact(metrics.uri, metrics.data) == pipeline.run({"epochs": 40})["metrics"]
