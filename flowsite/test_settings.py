@@ -29,5 +29,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
 FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn", "tests.pipelines"])  # noqa: F405
-FLOWSITE_ARTIFACT_ROOT = BASE_DIR / "test-output" / "artifacts"  # noqa: F405
+# Parallel test processes (pytest-xdist, `make test`) each have their own database; their runs' ids
+# repeat, so each also gets its own artifact folder and its own task queue on a shared Redis.
+# Worker processes the tests start inherit PYTEST_XDIST_WORKER and so read the same names.
+_TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "")
+FLOWSITE_ARTIFACT_ROOT = BASE_DIR / "test-output" / f"artifacts{'-' + _TEST_PROCESS if _TEST_PROCESS else ''}"  # noqa: F405
+if _TEST_PROCESS:
+    Q_CLUSTER["name"] = f"flowsite-{_TEST_PROCESS}"  # noqa: F405
 FLOWSITE_CANCEL_GRACE = 2.0
