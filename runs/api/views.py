@@ -332,11 +332,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, pagination_class=None, filter_backends=[])
     def artifacts(self, request: Request, pk: str) -> Response:
         run = self._readable_run()
-        # Cached steps' outputs are other runs' artifacts: listed here too, where their own run is readable.
-        used = run.steps.exclude(output_artifact=None).values("output_artifact")
-        artifacts = Artifact.objects.filter(
-            Q(run=run) | Q(pk__in=used, run__in=Run.objects.visible_to(request.user))
-        ).order_by("created_at", "id")
+        # Cached steps' outputs are other runs' artifacts: listed here too, where their own run is readable,
+        # every output of the step that made them (a step links the artifact of one of its outputs).
+        reused = Q()
+        sources = Artifact.objects.filter(pk__in=run.steps.exclude(output_artifact=None).values("output_artifact"))
+        for source_run, step in sources.exclude(run=run).values_list("run_id", "step").distinct():
+            reused |= Q(run_id=source_run, step=step)
+        listed = Q(run=run)
+        if reused:
+            listed |= reused & Q(run__in=Run.objects.visible_to(request.user))
+        artifacts = Artifact.objects.filter(listed).order_by("created_at", "id")
         return Response(s.ArtifactSerializer(artifacts.defer("data"), many=True, context={"request": request}).data)
 
     @extend_schema(

@@ -211,3 +211,16 @@ def test_the_schema_documents_the_counts_and_the_cached_steps_fields(api, owner)
         assert (step[name]["type"], step[name]["nullable"]) == ("integer", True), name
     assert "skipped" in step["error"]["description"]
     assert schemas["Artifact"]["properties"]["run"]["type"] == "integer"
+
+
+def test_a_run_lists_every_output_its_cached_steps_reused(api, transactional_db, ready, owner):
+    first = execute(trigger(ready, "churn-model", user=owner))
+    second = execute(trigger(ready, "churn-model", user=owner))
+    assert (first.status, second.status) == (RunStatus.COMPLETED, RunStatus.COMPLETED)
+    listed = api(owner).get(f"/api/runs/{second.pk}/artifacts/").json()
+    assert sorted((a["step"], a["name"]) for a in listed) == sorted(
+        Artifact.objects.filter(run=first).values_list("step", "name")
+    )
+    made_by = {(a["step"], a["name"]): a["run"] for a in listed}
+    assert made_by[("split", "train")] == made_by[("split", "test")] == first.pk
+    assert made_by[("register_model", "registered")] == second.pk, "a step that is never cached ran again"
