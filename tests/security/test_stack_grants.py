@@ -114,6 +114,22 @@ def test_a_retry_after_the_grant_was_withdrawn_is_refused(api, member, ready, pr
     assert Run.objects.count() == 1
 
 
+def test_a_replayed_trigger_after_the_grant_was_withdrawn_is_refused(api, member, ready, prod):
+    prod.projects.add(ready)
+    client = api(member)
+    first = client.post(
+        "/api/runs/", {"project": "ml", "pipeline": "greeting", "stack": "prod"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    assert first.status_code == 201, first.content
+    prod.projects.remove(ready)
+    again = client.post(
+        "/api/runs/", {"project": "ml", "pipeline": "greeting", "stack": "prod"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    assert again.status_code == 403
+    assert error(again)["message"] == NOT_GRANTED
+    assert Run.objects.count() == 1
+
+
 def test_the_admin_retry_action_says_why_it_refuses(client, ready, prod):
     prod.projects.add(ready)
     failed = failed_run(ready, prod)
