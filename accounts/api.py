@@ -66,6 +66,10 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_staff = serializers.BooleanField()
+    manages_stacks = serializers.BooleanField(
+        help_text="Staff with the permission to view or change stacks: they see every stack, check it, and open "
+        "its page in the admin."
+    )
     projects = serializers.ListField(child=serializers.DictField(), help_text="slug, name and your role in each.")
 
 
@@ -75,6 +79,7 @@ class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:
         from runs.models import Membership, Project, Role
+        from stacks.models import can_see_all_stacks
 
         user = request.user
         if user.is_superuser:
@@ -82,5 +87,10 @@ class MeView(APIView):
         else:
             memberships = Membership.objects.filter(user=user).select_related("project").order_by("project__slug")
             projects = [{"slug": m.project.slug, "name": m.project.name, "role": m.role} for m in memberships]
-        data = {"username": user.get_username(), "is_staff": user.is_staff, "projects": projects}
+        data = {
+            "username": user.get_username(),
+            "is_staff": user.is_staff,
+            "manages_stacks": can_see_all_stacks(user),
+            "projects": projects,
+        }
         return Response(MeSerializer(data).data)

@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["steps", "latency", "cancel", "throughput", "logs"], help="one figure only")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
-    Stack.objects.create(name="local", kind="local", is_default=True)
+    Stack.objects.create(name="local", kind="local", is_default=True, open_to_all_projects=True)
     project = Project.objects.create(slug="bench", name="Bench")
     sync_pipelines()
     quick = args.quick

@@ -47,7 +47,7 @@ def populate(lines: int) -> tuple[APIClient, Run]:
     user = get_user_model().objects.create_user("bench", password="pw")
     project = Project.objects.create(slug="p", name="P")
     Membership.objects.create(user=user, project=project, role=Role.VIEWER)
-    Stack.objects.create(name="local", kind="local", is_default=True)
+    Stack.objects.create(name="local", kind="local", is_default=True, open_to_all_projects=True)
     run = Run.objects.trigger(project=project, pipeline="chatty")
     table = connection.ops.quote_name(LogLine._meta.db_table)
     with connection.cursor() as cursor:

@@ -66,7 +66,7 @@ def vertex_stack(server: FakeVertex, name: str) -> Stack:
         "project_id": "bench", "staging_bucket": "gs://bench", "image": "bench:1",
         "api_endpoint": server.url, "artifact_uri": f"file://{SCRATCH}/remote",
     }  # fmt: skip
-    return Stack.objects.create(name=name, kind="vertex", config=config)
+    return Stack.objects.create(name=name, kind="vertex", config=config, open_to_all_projects=True)
 
 
 def trigger_to_submitted(project: Project, runs: int) -> None:

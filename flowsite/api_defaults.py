@@ -86,6 +86,14 @@ class Unprocessable(exceptions.APIException):
         self.extra = {"fields": fields}
 
 
+class Refused(exceptions.PermissionDenied):
+    """Signed in, but what was asked is not permitted (a stack not granted to the project); `fields` names it."""
+
+    def __init__(self, message: str, fields: dict[str, str]) -> None:
+        super().__init__(message)
+        self.extra = {"fields": fields}
+
+
 BAD_CURSOR = "not a cursor this API gave out"
 
 

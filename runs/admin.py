@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from .models import Artifact, CacheEntry, LogLine, Membership, PipelineDef, Project, Run, RunEvent, RunStateError, StepRun
 from .parameters import resolve_params
-from .triggering import TriggerError, trigger_run
+from .triggering import TriggerError, stack_for, trigger_run
 
 RECENT_LOG_LINES = 200
 
@@ -99,6 +99,11 @@ class TriggerRunForm(forms.ModelForm):
             _, errors = resolve_params(definition.parameters, cleaned.get("params_json") or {})
             for param, reason in errors.items():
                 self.add_error("params_json", f"{param}: {reason}")
+        if cleaned.get("project") is not None:
+            try:
+                stack_for(cleaned["project"], cleaned.get("stack"))
+            except TriggerError as exc:
+                self.add_error("stack", exc.errors["stack"])
         return cleaned
 
     def trigger(self, user: Any) -> Run:

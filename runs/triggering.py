@@ -36,6 +36,10 @@ class TriggerError(ValueError):
         self.errors = errors
 
 
+class StackNotGranted(TriggerError):
+    """The stack exists but the project may not run on it: a refusal of permission, not bad input."""
+
+
 class CodeUnavailable(TriggerError):
     """The request is valid, but no worker has the pipeline's code: nothing could run it now."""
 
@@ -100,7 +104,7 @@ def trigger_or_replay(
     if definition is None:
         known = ", ".join(sorted(set(PipelineDef.objects.values_list("name", flat=True)))) or "none registered"
         errors["pipeline"] = f"unknown pipeline {pipeline!r} (pipelines: {known})"
-    stack_row = _resolve_stack(stack, errors)
+    stack_row = _resolve_stack(stack, project, errors)
     resolved: dict[str, Any] = {}
     if definition is not None:
         resolved, param_errors = resolve_params(definition.parameters, params)
@@ -152,7 +156,7 @@ def _replay(existing: Run, key: str, pipeline: str, stack: Stack | str | None, p
     if pipeline != existing.pipeline.name:
         differs.append("pipeline")
     stack_errors: dict[str, str] = {}
-    stack_row = _resolve_stack(stack, stack_errors)
+    stack_row = _resolve_stack(stack, existing.project, stack_errors)
     if stack_errors or stack_row is None or stack_row.pk != existing.stack_id:
         differs.append("stack")
     # Resolved against the code version the run was triggered for: a newer version with a new
@@ -165,19 +169,39 @@ def _replay(existing: Run, key: str, pipeline: str, stack: Stack | str | None, p
     return existing
 
 
-def _resolve_stack(stack: Stack | str | None, errors: dict[str, str]) -> Stack | None:
+def stack_for(project: Project, stack: Stack | str | None = None) -> Stack:
+    """The stack a run of `project` would go to; StackNotGranted or TriggerError if there is none it may use."""
+    errors: dict[str, str] = {}
+    found = _resolve_stack(stack, project, errors)
+    if found is None:
+        raise TriggerError(errors)
+    return found
+
+
+def _resolve_stack(stack: Stack | str | None, project: Project, errors: dict[str, str]) -> Stack | None:
+    """The stack asked for (or the default), if the project may run on it.
+
+    A stack the project may not use raises StackNotGranted at once: whatever else is wrong with the
+    request, that is the answer that matters. An unknown stack is named beside the project's own.
+    """
     if isinstance(stack, Stack):
-        return stack
-    if stack:
+        found: Stack | None = stack
+    elif stack:
         found = Stack.objects.filter(name=stack).first()
         if found is None:
-            known = ", ".join(Stack.objects.values_list("name", flat=True)) or "none configured"
-            errors["stack"] = f"unknown stack {stack!r} (stacks: {known})"
-        return found
-    default = Stack.default()
-    if default is None:
-        errors["stack"] = "no stack given and no default stack is configured"
-    return default
+            usable = ", ".join(Stack.objects.granted_to(project).values_list("name", flat=True))
+            usable = usable or f"none granted to project {project.slug!r}"
+            errors["stack"] = f"unknown stack {stack!r} (stacks: {usable})"
+    else:
+        found = Stack.default()
+        if found is None:
+            errors["stack"] = "no stack given and no default stack is configured"
+    if found is not None and not found.is_granted_to(project):
+        which = f"stack {found.name!r}" if stack else f"no stack given, and the default stack {found.name!r}"
+        raise StackNotGranted(
+            {"stack": f"{which} is not granted to project {project.slug!r}; staff grant stacks to projects"}
+        )
+    return found
 
 
 def enqueue(run: Run, broker: Any = None) -> bool:

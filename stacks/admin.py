@@ -32,7 +32,7 @@ class StackForm(forms.ModelForm):
 
     class Meta:
         model = Stack
-        fields = ["name", "kind", "description", "config", "is_default"]
+        fields = ["name", "kind", "description", "config", "is_default", "open_to_all_projects", "projects"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -71,18 +71,32 @@ class StackForm(forms.ModelForm):
         stack.secrets = secrets
         if commit:
             stack.save()
+            self.save_m2m()
         return stack
 
 
 @admin.register(Stack)
 class StackAdmin(admin.ModelAdmin):
     form = StackForm
-    list_display = ["name", "kind", "is_default", "secret_list", "updated_at"]
-    list_filter = ["kind", "is_default"]
+    list_display = ["name", "kind", "is_default", "granted_to", "secret_list", "updated_at"]
+    list_filter = ["kind", "is_default", "open_to_all_projects"]
     search_fields = ["name", "description"]
     readonly_fields = ["secret_list", "created_at", "updated_at"]
-    fields = ["name", "kind", "description", "config", "is_default", "secret_list", "new_secrets"]
+    fields = [
+        "name", "kind", "description", "config", "is_default", "open_to_all_projects", "projects", "secret_list",
+        "new_secrets",
+    ]  # fmt: skip
+    filter_horizontal = ["projects"]
     actions = ["validate_stacks"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("projects")
+
+    @admin.display(description="Granted to")
+    def granted_to(self, stack: Stack) -> str:
+        if stack.open_to_all_projects:
+            return "every project"
+        return ", ".join(project.slug for project in stack.projects.all()) or "no project"
 
     @admin.display(description="Secrets set")
     def secret_list(self, stack: Stack) -> str:

@@ -2,16 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Prefetch, QuerySet
 from django.db.models.deletion import ProtectedError
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from flowsite.api_defaults import Conflict
+from runs.models import Project
 
-from .models import Stack
+from .models import Stack, can_see_all_stacks
 from .registry import KINDS, ConfigError, parse_config
 
 
@@ -23,10 +25,21 @@ class StackSerializer(serializers.ModelSerializer):
         help_text="Write-only: names to values. Replaces all secrets when given.",
     )
     secrets_set = serializers.SerializerMethodField(help_text="Names of the secrets that are set; never their values.")
+    projects = serializers.SlugRelatedField(
+        slug_field="slug",
+        many=True,
+        required=False,
+        queryset=Project.objects.all(),
+        help_text="Slugs of the projects granted this stack (of those you belong to, unless you manage stacks). "
+        "Replaces the grants when given.",
+    )
 
     class Meta:
         model = Stack
-        fields = ["id", "name", "kind", "description", "config", "secrets", "secrets_set", "is_default", "updated_at"]
+        fields = [
+            "id", "name", "kind", "description", "config", "secrets", "secrets_set", "is_default",
+            "projects", "open_to_all_projects", "updated_at",
+        ]  # fmt: skip
         read_only_fields = ["id", "updated_at"]
         # One default at a time is kept by Stack.save(), which hands the flag over; not refused here.
         extra_kwargs = {"is_default": {"validators": []}}
@@ -51,20 +64,54 @@ class StackValidationSerializer(serializers.Serializer):
     problem = serializers.CharField(allow_blank=True, help_text="Empty when valid.")
 
 
-class IsStaffOrReadOnly(permissions.BasePermission):
-    message = "only staff manage stacks"
+class StackPermissions(permissions.DjangoModelPermissions):
+    """The admin's rule in the API: changing stacks takes staff status and the matching model permission
+    (stacks.add_stack, change_stack, delete_stack), so both doors let in the same people."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return request.method in permissions.SAFE_METHODS or bool(request.user and request.user.is_staff)
+        if request.method in permissions.SAFE_METHODS:
+            return bool(request.user and request.user.is_authenticated)
+        needed = self.get_required_permissions(request.method, Stack)
+        self.message = f"managing stacks takes staff status and the permission {', '.join(needed)}"
+        return bool(request.user.is_staff and super().has_permission(request, view))
 
 
+class MaySeeAllStacks(permissions.BasePermission):
+    message = "checking stacks takes staff status and the permission to view or change stacks"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return can_see_all_stacks(request.user)
+
+
+PROJECT_FILTER = OpenApiParameter(
+    "project", str, description="Only the stacks this project may run on (a project you belong to).", required=False
+)
+
+
+@extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
 class StackViewSet(viewsets.ModelViewSet):
-    """Where runs execute. Everyone signed in sees them (never their secrets); staff manage them."""
+    """Where runs execute. You see the stacks your projects may run on (never their secrets); staff with
+    the stacks permissions see and manage all of them, and grant them to projects."""
 
-    queryset = Stack.objects.all()
     serializer_class = StackSerializer
-    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated, StackPermissions]
     pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Stack]:
+        if getattr(self, "swagger_fake_view", False):
+            return Stack.objects.none()
+        user = self.request.user
+        stacks = Stack.objects.visible_to(user)
+        # Readers who do not manage stacks see only the grants to their own projects.
+        projects = Project.objects.all() if can_see_all_stacks(user) else Project.objects.filter(memberships__user=user)
+        stacks = stacks.prefetch_related(Prefetch("projects", queryset=projects.only("pk", "slug")))
+        slug = self.request.query_params.get("project") if self.action == "list" else None
+        if slug is not None:
+            project = projects.filter(slug=slug).first()
+            if project is None:
+                raise exceptions.ValidationError({"project": f"no project {slug!r} that you belong to"})
+            stacks = stacks.granted_to(project)
+        return stacks
 
     def perform_destroy(self, instance: Stack) -> None:
         try:
@@ -73,7 +120,7 @@ class StackViewSet(viewsets.ModelViewSet):
             raise Conflict(f"stack {instance.name!r} has runs; it cannot be deleted") from None
 
     @extend_schema(request=None, responses={200: StackValidationSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated, MaySeeAllStacks])
     def validate(self, request: Request, pk: str) -> Response:
         """Whether runs can go to this stack now, and if not, why."""
         problem = self.get_object().validation_problem()

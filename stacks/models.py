@@ -10,8 +10,37 @@ from .encryption import EncryptedSecretsField
 from .registry import KINDS, ConfigError, kind_choices, parse_config
 
 
+class StackQuerySet(models.QuerySet["Stack"]):
+    def granted_to(self, project: Any) -> StackQuerySet:
+        """The stacks `project` may run on: those granted to it and those open to every project."""
+        granted = Stack.projects.through.objects.filter(project=project).values("stack_id")
+        return self.filter(Q(open_to_all_projects=True) | Q(pk__in=granted))
+
+    def visible_to(self, user: Any) -> StackQuerySet:
+        """Who may see every stack sees them all (as in the admin); anyone else, those their projects may use."""
+        if can_see_all_stacks(user):
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        granted = Stack.projects.through.objects.filter(project__memberships__user=user).values("stack_id")
+        return self.filter(Q(open_to_all_projects=True) | Q(pk__in=granted))
+
+
+def can_see_all_stacks(user: Any) -> bool:
+    """The admin's rule for opening the stack pages: staff with the permission to view or change stacks."""
+    return bool(
+        user.is_authenticated
+        and user.is_staff
+        and (user.has_perm("stacks.view_stack") or user.has_perm("stacks.change_stack"))
+    )
+
+
 class Stack(models.Model):
-    """Where runs execute: a kind from the registry and its config. Secrets are write-only."""
+    """Where runs execute: a kind from the registry and its config. Secrets are write-only.
+
+    A project runs only on the stacks staff granted to it (or that are open to every project): a
+    stack can hold production credentials, and anyone may create a project.
+    """
 
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=32, choices=kind_choices())
@@ -19,8 +48,20 @@ class Stack(models.Model):
     config = models.JSONField(default=dict, blank=True)
     secrets = EncryptedSecretsField(default=dict, blank=True, help_text="Write-only: never shown back; encrypted at rest.")
     is_default = models.BooleanField(default=False)
+    projects = models.ManyToManyField(
+        "runs.Project",
+        blank=True,
+        related_name="granted_stacks",
+        verbose_name="granted to",
+        help_text="The projects that may run on this stack.",
+    )
+    open_to_all_projects = models.BooleanField(
+        default=False, help_text="Every project may run on this stack, including projects created later."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StackQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -50,6 +91,9 @@ class Stack(models.Model):
             if self.is_default:
                 Stack.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
             super().save(*args, **kwargs)
+
+    def is_granted_to(self, project: Any) -> bool:
+        return self.open_to_all_projects or self.projects.filter(pk=project.pk).exists()
 
     def secret_names(self) -> list[str]:
         return sorted(self.secrets)

@@ -84,6 +84,7 @@ def vertex_stack(transactional_db: Any, fake_vertex: Any, tmp_path: Path) -> Sta
         name="vertex",
         kind="vertex",
         is_default=True,
+        open_to_all_projects=True,
         config={
             "project_id": "test-project",
             "region": "us-central1",

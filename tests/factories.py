@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from runs.models import Membership, Project, Role
 from stacks.models import Stack
@@ -28,5 +29,17 @@ def make_project(slug: str | None = None, members: dict[str, Any] | None = None,
 
 
 def make_stack(name: str = "local", kind: str = "local", **fields: Any) -> Stack:
+    """A stack every project may run on, unless the test says otherwise (tests/security/test_stack_grants.py)."""
     fields.setdefault("is_default", True)
+    fields.setdefault("open_to_all_projects", True)
     return Stack.objects.create(name=name, kind=kind, **fields)
+
+
+STACK_ACTIONS = ("add", "change", "delete", "view")
+
+
+def give_stack_permissions(user: Any, *actions: str) -> Any:
+    """Give `user` the stacks model permissions named ("add", "change", ...), as a superuser does in the admin."""
+    codenames = [f"{action}_stack" for action in actions or STACK_ACTIONS]
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="stacks", codename__in=codenames))
+    return user

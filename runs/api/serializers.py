@@ -125,8 +125,9 @@ class PipelineSerializer(serializers.ModelSerializer):
 
     def _worker_stacks(self) -> list[str]:
         if "worker_stacks" not in self.context:
+            visible = Stack.objects.visible_to(self.context["request"].user)
             self.context["worker_stacks"] = list(
-                Stack.objects.exclude(kind__in=remote_kinds()).order_by("name").values_list("name", flat=True)
+                visible.exclude(kind__in=remote_kinds()).order_by("name").values_list("name", flat=True)
             )
         return self.context["worker_stacks"]
 

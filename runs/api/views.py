@@ -16,7 +16,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from flowsite.api_defaults import Conflict, CursorPagination, ErrorSerializer, Unprocessable
+from flowsite.api_defaults import Conflict, CursorPagination, ErrorSerializer, Refused, Unprocessable
 
 from ..models import (
     FINAL_RUN_STATES, Artifact, LogLine, Membership, PipelineDef, Project, Role, Run, RunStateError, StepRun,
@@ -24,7 +24,7 @@ from ..models import (
 )  # fmt: skip
 from ..logexport import FORMATS, last_seq, stream_log
 from ..recording import path_of
-from ..triggering import CodeUnavailable, IdempotencyConflict, TriggerError, trigger_or_replay
+from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay
 from . import serializers as s
 from .filters import RunFilter
 from .permissions import ProjectRole
@@ -220,6 +220,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         request=s.TriggerSerializer,
         responses={
             201: s.RunSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="A viewer may not start runs, and a project runs only on the stacks staff granted it.",
+            ),
             422: OpenApiResponse(
                 ErrorSerializer,
                 description="The Idempotency-Key already started a run from a different pipeline, stack or parameters.",
@@ -270,6 +274,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 user=request.user,
                 idempotency_key=key,
             )
+        except StackNotGranted as exc:
+            raise Refused(exc.errors["stack"], exc.errors) from None
         except CodeUnavailable as exc:
             raise Conflict(str(exc.errors["pipeline"])) from None
         except TriggerError as exc:
@@ -301,6 +307,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             new = run.retry(by=request.user)
         except RunStateError as exc:
             raise Conflict(str(exc), run_status=exc.run.status) from None
+        except StackNotGranted as exc:
+            raise Refused(f"run {run.pk} cannot be retried: {exc.errors['stack']}", exc.errors) from None
         except TriggerError as exc:
             raise Conflict(f"run {run.pk} cannot be retried: {exc}", run_status=run.status) from None
         return self._respond(new, status.HTTP_201_CREATED)

@@ -54,7 +54,8 @@ export async function pipelinePage(root, me, project, name) {
     return;
   }
   document.title = `${pipeline.name} · Flowsite`;
-  const stacks = await api("stacks/");
+  // Only the stacks the chosen project may run on: staff grant stacks to projects.
+  const stacks = project ? await api("stacks/", { query: { project: project.slug } }) : [];
   const recent = h("div", { class: "recent" });
   root.replaceChildren(
     h("h1", {}, pipeline.name),
@@ -69,6 +70,7 @@ export async function pipelinePage(root, me, project, name) {
 function triggerForm(pipeline, stacks, me, project) {
   if (!project) return message("info", "Choose a project (top right) to run this pipeline in.");
   if (!canRun(me, project.slug)) return message("info", `Your role in ${project.name} lets you read runs, not start them.`);
+  if (!stacks.length) return message("info", `No stack is granted to ${project.name}; ask a staff member to grant one.`);
   const errors = new Map();
   const fields = pipeline.parameters.map((p) => {
     const error = h("span", { class: "field-error", role: "alert" });

@@ -1,7 +1,7 @@
 """Users in a project, API clients for each of them, and the objects the API tests act on.
 
 The project "ml" has an owner (olivia), a member (marco) and a viewer (vera); oscar is an
-outsider with a project of his own ("lab"); stella is staff (and no member of "ml").
+outsider with a project of his own ("lab"); stella is staff with the stacks permissions (and no member of "ml").
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from runs.models import Project
-from tests.factories import make_project, make_user
+from tests.factories import give_stack_permissions, make_project, make_user
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def outsider(db: Any) -> Any:
 
 @pytest.fixture
 def staff(db: Any) -> Any:
-    return make_user("stella", is_staff=True)
+    return give_stack_permissions(make_user("stella", is_staff=True))
 
 
 @pytest.fixture

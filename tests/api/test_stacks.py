@@ -1,4 +1,5 @@
-"""/api/stacks/: everyone signed in reads them (never their secrets); staff manage them."""
+"""/api/stacks/: everyone signed in reads those their projects may use (never their secrets); staff with the
+stacks permissions manage them. Who may use which stack: tests/security/test_stack_grants.py."""
 
 from __future__ import annotations
 
@@ -130,14 +131,15 @@ def test_staff_delete_a_stack_without_runs(api, staff, gpu):
 def test_non_staff_get_403_on_every_write(request, api, project, gpu, who):
     client = api(request.getfixturevalue(who))
     responses = [
-        client.post("/api/stacks/", {"name": "mine", "kind": "local"}, format="json"),
-        client.patch(f"/api/stacks/{gpu.pk}/", {"description": "mine"}, format="json"),
-        client.put(f"/api/stacks/{gpu.pk}/", {"name": "gpu", "kind": "local"}, format="json"),
-        client.delete(f"/api/stacks/{gpu.pk}/"),
+        ("add", client.post("/api/stacks/", {"name": "mine", "kind": "local"}, format="json")),
+        ("change", client.patch(f"/api/stacks/{gpu.pk}/", {"description": "mine"}, format="json")),
+        ("change", client.put(f"/api/stacks/{gpu.pk}/", {"name": "gpu", "kind": "local"}, format="json")),
+        ("delete", client.delete(f"/api/stacks/{gpu.pk}/")),
     ]
-    for response in responses:
+    for needed, response in responses:
         assert response.status_code == 403
-        assert error(response)["message"] == "only staff manage stacks"
+        message = f"managing stacks takes staff status and the permission stacks.{needed}_stack"
+        assert error(response)["message"] == message
     validate = client.post(f"/api/stacks/{gpu.pk}/validate/")
     assert validate.status_code == 403
     gpu.refresh_from_db()

@@ -1,4 +1,4 @@
-"""The pipelines and stacks pages, the trigger form's errors, and names made of markup shown as text."""
+"""The pipelines and stacks pages, the trigger form's errors and stacks, and names made of markup shown as text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from flowsite.engine import Pipeline, step
 from runs import registry
 from runs.models import Membership, PipelineDef, Role, Run, RunStatus
-from tests.factories import make_user
+from tests.factories import give_stack_permissions, make_stack, make_user
 from tests.runs.helpers import execute
 
 from .helpers import open_run, screenshot, sign_in, trigger
@@ -73,7 +73,7 @@ def test_the_stacks_page(new_page, ready):
     expect(row).to_contain_text("local")
     expect(row.get_by_role("link", name="edit in admin")).to_have_count(0)
 
-    staff = make_user("stella", is_staff=True)
+    staff = give_stack_permissions(make_user("stella", is_staff=True), "view", "change")
     Membership.objects.create(project=ready, user=staff, role=Role.VIEWER)
     as_staff = new_page()
     sign_in(as_staff, "stella")
@@ -83,6 +83,47 @@ def test_the_stacks_page(new_page, ready):
     expect(edit).to_have_attribute("href", re.compile(r"^/admin/stacks/stack/\d+/change/$"))
     expect(row.locator(".badge")).to_have_text("ready")
     screenshot(as_staff, "stacks")
+
+
+def test_the_trigger_form_offers_only_the_projects_stacks_and_shows_a_withdrawn_grant(page, ready, stack):
+    prod = make_stack("prod", is_default=False, open_to_all_projects=False)
+    gpu = make_stack("gpu", is_default=False, open_to_all_projects=False)
+    gpu.projects.add(ready)
+    sign_in(page, "olivia")
+    page.goto("/pipelines/greeting/")
+    form = page.locator("form.trigger")
+    options = form.locator("select[name=stack] option")
+    expect(options).to_have_text(["gpu (local)", "local (local)"])
+    expect(form.locator("select[name=stack]")).to_have_value("local")
+
+    # Staff withdraw the grant while the form is open: the stack's field says why nothing started.
+    form.locator("select[name=stack]").select_option("gpu")
+    gpu.projects.remove(ready)
+    form.locator("button[type=submit]").click()
+    error = form.locator("label.param", has=page.locator("select[name=stack]")).locator(".field-error")
+    expect(error).to_have_text("stack 'gpu' is not granted to project 'ml'; staff grant stacks to projects")
+    assert not Run.objects.filter(stack__in=[prod, gpu]).exists()
+
+    # A project with no stack granted says so instead of offering a form that cannot work.
+    stack.open_to_all_projects = False
+    stack.save()
+    page.goto("/pipelines/greeting/")
+    expect(page.locator("#app")).to_contain_text("No stack is granted to Ml; ask a staff member to grant one.")
+    expect(page.locator("form.trigger")).to_have_count(0)
+
+
+def test_the_stacks_page_shows_grants_and_only_stack_managers_get_the_admin_link(new_page, ready, stack):
+    make_stack("prod", is_default=False, open_to_all_projects=False).projects.add(ready)
+    make_stack("hidden", is_default=False, open_to_all_projects=False)
+    staff = make_user("sam", is_staff=True)
+    Membership.objects.create(project=ready, user=staff, role=Role.VIEWER)
+    as_staff = new_page()
+    sign_in(as_staff, "sam")
+    as_staff.goto("/stacks/")
+    expect(as_staff.locator("table.stacks tbody tr")).to_have_count(2)
+    expect(as_staff.locator("tr[data-stack=local] td.grants")).to_have_text("every project")
+    expect(as_staff.locator("tr[data-stack=prod] td.grants")).to_have_text("ml")
+    expect(as_staff.get_by_role("link", name="edit in admin")).to_have_count(0)
 
 
 def register_this_module(settings, monkeypatch) -> None:

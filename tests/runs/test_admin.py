@@ -60,7 +60,7 @@ def form_errors(response) -> dict[str, list[str]]:
 def test_the_run_list_shows_runs_and_every_filter_is_accepted(site, ready, stack):
     other = make_project("other")
     arithmetic = trigger(ready, "arithmetic", n=2)
-    spare = Stack.objects.create(name="spare", kind="local")
+    spare = Stack.objects.create(name="spare", kind="local", open_to_all_projects=True)
     greeting = Run.objects.trigger(project=other, pipeline="greeting", stack=spare)
     Run.objects.filter(pk=greeting.pk).update(status=RunStatus.FAILED)
 

@@ -16,7 +16,7 @@ from runs.remote_runs import reconcile_once
 from stacks.kinds.vertex.orchestrator import VertexAIOrchestrator
 from stacks.models import Stack
 from tests.api.helpers import error
-from tests.factories import make_user
+from tests.factories import give_stack_permissions, make_user
 from tests.fake_vertex import FakeVertex
 from tests.runs.helpers import wait_for
 
@@ -39,7 +39,7 @@ def eu_stack(vertex_stack, eu_server):
         "service_account": RUNNER, "network": "projects/123/global/networks/eu", "api_endpoint": eu_server.url,
         "staging_bucket": "gs://eu-staging",
     }  # fmt: skip
-    return Stack.objects.create(name="vertex-eu", kind="vertex", config=config)
+    return Stack.objects.create(name="vertex-eu", kind="vertex", config=config, open_to_all_projects=True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -117,7 +117,7 @@ def test_each_stack_calls_with_its_own_credentials(pipelines):
 )
 def test_an_endpoint_the_client_cannot_use_is_a_400_on_the_field(endpoint, says):
     staff = APIClient()
-    staff.force_authenticate(make_user("stella", is_staff=True))
+    staff.force_authenticate(give_stack_permissions(make_user("stella", is_staff=True)))
     config = {"project_id": "p", "staging_bucket": "gs://b", "api_endpoint": endpoint}
     response = staff.post("/api/stacks/", {"name": "v", "kind": "vertex", "config": config}, format="json")
     assert response.status_code == 400
@@ -139,7 +139,7 @@ def test_an_endpoint_the_client_cannot_use_is_a_400_on_the_field(endpoint, says)
 )
 def test_endpoints_the_client_can_use_are_accepted(endpoint):
     staff = APIClient()
-    staff.force_authenticate(make_user("stella", is_staff=True))
+    staff.force_authenticate(give_stack_permissions(make_user("stella", is_staff=True)))
     config = {"project_id": "p", "staging_bucket": "gs://b", "api_endpoint": endpoint}
     response = staff.post("/api/stacks/", {"name": "v", "kind": "vertex", "config": config}, format="json")
     assert response.status_code == 201, response.content

@@ -41,7 +41,14 @@ class Command(BaseCommand):
         )
         Membership.objects.get_or_create(user=user, project=project, defaults={"role": Role.OWNER})
         if not Stack.objects.exists():
-            Stack.objects.create(name="local", kind="local", is_default=True, description="This machine's workers.")
+            # Open to every project, so a project made on the portal can run at once; staff grant other stacks.
+            Stack.objects.create(
+                name="local",
+                kind="local",
+                is_default=True,
+                open_to_all_projects=True,
+                description="This machine's workers.",
+            )
         definitions = sync_pipelines()
         if any(d.name == DEMO_PIPELINE for d in definitions) and not Run.objects.filter(project=project).exists():
             # Something to look at on first sign-in; the worker runs it as soon as it starts.
