@@ -19,8 +19,10 @@ $(INSTALLED): requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(INSTALLED)
 
+# Two test processes (pytest-xdist), one per core of the machines we test on: each with its own
+# database, task queue and artifact folder (flowsite/test_settings.py).
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # The dashboard's tests drive Debian's Chromium; install it when this machine lets us.
 browser:

@@ -325,7 +325,8 @@ FLOWSITE_REQUEUE_SECONDS = env_float("FLOWSITE_REQUEUE_SECONDS", 10.0, minimum=1
 FLOWSITE_MAX_RUN_SECONDS = env_int("FLOWSITE_MAX_RUN_SECONDS", 48 * 3600, minimum=60)
 REDIS_URL = env_str("REDIS_URL", "")
 Q_CLUSTER: dict[str, object] = {
-    "name": "flowsite",
+    # The task queue's name: installations sharing one Redis (staging and production) need their own.
+    "name": env_str("FLOWSITE_QUEUE", "flowsite"),
     "workers": env_int("FLOWSITE_WORKERS", 2),
     "timeout": FLOWSITE_MAX_RUN_SECONDS,
     "retry": FLOWSITE_MAX_RUN_SECONDS + 600,

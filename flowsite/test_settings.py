@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x9Lq2" * 8)
 os.environ.setdefault("FLOWSITE_HTTPS", "false")
 os.environ.setdefault("FLOWSITE_SECRET_KEYS", "6k0bKHBYQpn7l_p2Oqzo1wD9YxK1mO2dXJ3v3oVXHfI=")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("FLOWSITE_QUEUE", f"flowsite-{os.environ['PYTEST_XDIST_WORKER']}")
 
 from .settings import *  # noqa: E402, F403
 
@@ -31,9 +33,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn", "tests.pipelines"])  # noqa: F405
 # Parallel test processes (pytest-xdist, `make test`) each have their own database; their runs' ids
 # repeat, so each also gets its own artifact folder and its own task queue on a shared Redis.
-# Worker processes the tests start inherit PYTEST_XDIST_WORKER and so read the same names.
+# Processes the tests start inherit PYTEST_XDIST_WORKER (and FLOWSITE_QUEUE, set before the settings
+# are read) and so use the same names.
 _TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "")
 FLOWSITE_ARTIFACT_ROOT = BASE_DIR / "test-output" / f"artifacts{'-' + _TEST_PROCESS if _TEST_PROCESS else ''}"  # noqa: F405
-if _TEST_PROCESS:
-    Q_CLUSTER["name"] = f"flowsite-{_TEST_PROCESS}"  # noqa: F405
 FLOWSITE_CANCEL_GRACE = 2.0
