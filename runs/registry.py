@@ -16,6 +16,7 @@ from typing import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 
 from flowsite.engine import Pipeline
@@ -122,8 +123,11 @@ def record(pipeline: Pipeline, module: str) -> PipelineDef:
 def sync_pipelines() -> list[PipelineDef]:
     """Record this host's pipelines: their definitions, and that this host can run these versions."""
     found = pipelines()
-    definitions = [record(pipeline, module) for pipeline, module in found.values()]
-    note_worker_code(found)
+    # Together, so that a new version is never visible before a worker that has it is: a trigger in
+    # between would be refused for want of a worker.
+    with transaction.atomic():
+        definitions = [record(pipeline, module) for pipeline, module in found.values()]
+        note_worker_code(found)
     return definitions
 
 
