@@ -8,6 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from flowsite import strict_json
+
 from .models import Artifact, CacheEntry, LogLine, Membership, PipelineDef, Project, Run, RunEvent, RunStateError, StepRun
 from .parameters import resolve_params
 from .triggering import TriggerError, trigger_run
@@ -76,8 +78,12 @@ class TriggerRunForm(forms.ModelForm):
     """The admin's "Add run": pick what to run; the run is created by the same path as the API's."""
 
     pipeline_name = forms.ChoiceField(label="Pipeline")
-    params_json = forms.JSONField(
-        required=False, initial=dict, label="Parameters", help_text="A JSON object; defaults fill the rest."
+    params_json = forms.CharField(
+        required=False,
+        initial="{}",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Parameters",
+        help_text="A JSON object; defaults fill the rest.",
     )
 
     class Meta:
@@ -90,6 +96,15 @@ class TriggerRunForm(forms.ModelForm):
         self.fields["pipeline_name"].choices = [(n, n) for n in names]
         self.fields["stack"].required = False
         self.fields["stack"].help_text = "Leave empty for the default stack."
+
+    def clean_params_json(self) -> Any:
+        text = self.cleaned_data.get("params_json") or ""
+        if not text.strip():
+            return {}
+        try:
+            return strict_json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not JSON that can be stored: {exc}") from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

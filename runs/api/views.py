@@ -261,6 +261,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         key = request.headers.get("Idempotency-Key", "").strip() or None
         if key is not None and len(key) > IDEMPOTENCY_KEY_CHARS:
             raise exceptions.ValidationError({"Idempotency-Key": f"at most {IDEMPOTENCY_KEY_CHARS} characters"})
+        if key is not None and "\x00" in key:
+            raise exceptions.ValidationError({"Idempotency-Key": "holds a NUL character (\\u0000)"})
         try:
             run, replayed = trigger_or_replay(
                 project=project,

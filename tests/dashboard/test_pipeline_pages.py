@@ -200,3 +200,15 @@ def test_the_trigger_form_refuses_an_empty_required_parameter_and_a_cleared_numb
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"))
     run = Run.objects.get()
     assert run.params == {"rows": 12, "name": "Ada", "ratio": 0.25, "batch": 4}
+
+
+def test_the_trigger_form_shows_the_size_limit_of_parameters(page, ready, owner):
+    sign_in(page, "olivia")
+    page.goto("/pipelines/greeting/")
+    form = page.locator("form.trigger")
+    form.locator("[name=param-name]").fill("x" * 70_000)
+    form.locator("button[type=submit]").click()
+    refusal = form.locator(".message.error")
+    expect(refusal).to_contain_text("params: take 70023 bytes of JSON with their defaults; at most 65536 are allowed")
+    expect(page).to_have_url(re.compile(r"/pipelines/greeting/$"))
+    assert not Run.objects.exists()
