@@ -5,7 +5,8 @@ in up to four passes, each with its own small `max_examples` (a few hundred case
 
 - positive, with generated path parameters (mostly ids and slugs that do not exist);
 - positive, with the path parameters pinned to the fixture's real objects (project "ml", the executed
-  run, its artifact, the stack, the owner), so that success responses are exercised and validated;
+  run, its artifact, the stack, the owner; the failed run to retry, a queued one to cancel), so that
+  success responses are exercised and validated;
 - negative (data that does not fit the schema: wrong types in the path, the query and the body), with
   generated and with pinned path parameters;
 - hostile: one positive pinned case per operation, sent again with each bad input of issue #10 that
@@ -89,7 +90,7 @@ _results: dict[str, FuzzResults] = {}
 def fuzz_target(ready: Any, owner: Any) -> dict[str, Any]:
     """The owner's project "ml" with runs: two queued, one completed (with log lines, steps and an
     artifact), one failed; and a key of the owner, who is not staff."""
-    Run.objects.trigger(project=ready, pipeline="greeting", params={"name": "queued"}, user=owner)
+    queued = Run.objects.trigger(project=ready, pipeline="greeting", params={"name": "queued"}, user=owner)
     Run.objects.trigger(project=ready, pipeline="arithmetic", params={"n": 2}, user=owner)
     completed = execute(Run.objects.trigger(project=ready, pipeline="greeting", params={"name": "Ada"}, user=owner))
     assert completed.status == RunStatus.COMPLETED, completed.failure_message
@@ -98,7 +99,10 @@ def fuzz_target(ready: Any, owner: Any) -> dict[str, Any]:
     artifact = Artifact.objects.filter(run=completed).first()
     assert artifact is not None
     token, key = ApiToken.issue(owner, "fuzz")
-    return {"key": key, "token": token, "run": completed, "artifact": artifact, "stack": completed.stack}
+    return {
+        "key": key, "token": token, "run": completed, "queued": queued, "failed": failed, "artifact": artifact,
+        "stack": completed.stack,
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -110,7 +114,12 @@ def fuzzed(live_server: Any, fuzz_target: dict[str, Any]) -> FuzzResults:
 
 
 def pinned_path_parameters(path: str, target: dict[str, Any]) -> dict[str, Any]:
-    """Real values for the path's parameters: the project, the completed run, its artifact, the stack..."""
+    """Real values for the path's parameters: the project, the completed run (the failed one to retry, a
+    queued one to cancel), its artifact, the stack..."""
+    if path == "/api/runs/{id}/retry/":
+        return {"id": target["failed"].pk}
+    if path == "/api/runs/{id}/cancel/":
+        return {"id": target["queued"].pk}
     ids = {
         "/api/runs/": target["run"].pk,
         "/api/artifacts/": target["artifact"].pk,
@@ -318,7 +327,8 @@ def test_the_run_is_bounded_and_covers_the_api(fuzzed):
     assert 200 <= fuzzed.cases <= 700, fuzzed.cases
     # The pinned passes reached real objects: successes as well as refusals.
     assert fuzzed.statuses.get(200, 0) >= 30, fuzzed.statuses
-    assert fuzzed.statuses.get(201, 0) >= 1 and fuzzed.statuses.get(400, 0) >= 10, fuzzed.statuses
+    assert fuzzed.statuses.get(201, 0) >= 1 and fuzzed.statuses.get(202, 0) >= 1, fuzzed.statuses
+    assert fuzzed.statuses.get(400, 0) >= 10, fuzzed.statuses
 
 
 def test_generated_requests_cause_no_server_error(fuzzed):
