@@ -295,10 +295,13 @@ def hostile_variants(operation: Any, case: Any) -> list[tuple[str, Any, dict[str
         }
         return operation.Case(**{**fields, **changes})
 
-    if case.path_parameters:
-        variants.append(("NUL in the path", like(path_parameters={k: f"{v}\x00" for k, v in case.path_parameters.items()}), {}))
-        variants.append(("traversal in the path", like(path_parameters={k: CLIMB for k in case.path_parameters}), {}))
-    query_names = [p.name for p in operation.iter_parameters() if str(getattr(p.location, "value", p.location)) == "query"]
+    path = case.path_parameters or {}
+    if path:
+        variants.append(("NUL in the path", like(path_parameters={k: f"{v}\x00" for k, v in path.items()}), {}))
+        variants.append(("traversal in the path", like(path_parameters=dict.fromkeys(path, CLIMB)), {}))
+    query_names = [
+        p.name for p in operation.iter_parameters() if str(getattr(p.location, "value", p.location)) == "query"
+    ]
     if query_names:
         variants.append(("NUL in the query", like(query={name: NUL for name in query_names}), {}))
     if isinstance(case.body, dict):

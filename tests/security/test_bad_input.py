@@ -33,7 +33,7 @@ BODIES = {
     "NaN": '{"project": "ml", "pipeline": "arithmetic", "params": {"n": NaN}}',
     "nested 5,000 deep": '{"project": "ml", "pipeline": "greeting", "params": {"name": ' + "[" * 5000 + "]" * 5000 + "}}",
     # Parsed by Python, but too near its recursion limit to be encoded again from a deeper stack.
-    "nested 900 deep": '{"project": "ml", "pipeline": "greeting", "params": {"name": ' + "[" * 900 + "]" * 900 + "}}",
+    "nested 900 deep": '{"project": "ml", "pipeline": "greeting", "params": {"name": %s}}' % ("[" * 900 + "]" * 900),
 }
 
 
@@ -251,10 +251,21 @@ def test_runserver_leaves_static_files_to_whitenoise_which_refuses_a_climb(tmp_p
 
 ADMIN_PARAMS = {
     "NUL": ('{"name": "a\\u0000b"}', "name: holds a NUL character (\\u0000), which cannot be stored"),
-    "lone surrogate": ('{"name": "caf\\udce9"}', "name: holds a lone surrogate (\\ud800-\\udfff), which cannot be stored"),
+    "lone surrogate": (
+        '{"name": "caf\\udce9"}',
+        "name: holds a lone surrogate (\\ud800-\\udfff), which cannot be stored",
+    ),
     "infinity": ('{"name": 1e400}', "Not JSON that can be stored: number 1e400 is too large"),
-    "nested 5,000 deep": ("[" * 5000 + "]" * 5000, "Not JSON that can be stored: nested too deeply (at most 100 levels)"),
+    "nested 5,000 deep": (
+        "[" * 5000 + "]" * 5000,
+        "Not JSON that can be stored: nested too deeply (at most 100 levels)",
+    ),
 }
+
+
+def add_run(client: Client, project: Any, stack: Any, params: str) -> Any:
+    form = {"project": project.pk, "pipeline_name": "greeting", "stack": stack.pk, "params_json": params}
+    return client.post("/admin/runs/run/add/", form)
 
 
 @pytest.mark.parametrize(("params", "reason"), ADMIN_PARAMS.values(), ids=ADMIN_PARAMS.keys())
@@ -262,9 +273,7 @@ def test_the_admin_trigger_form_refuses_unstorable_parameters_on_their_field(
     client, superuser, ready, stack, params, reason
 ):
     client.force_login(superuser)
-    response = client.post(
-        "/admin/runs/run/add/", {"project": ready.pk, "pipeline_name": "greeting", "stack": stack.pk, "params_json": params}
-    )
+    response = add_run(client, ready, stack, params)
     assert response.status_code == 200
     assert list(response.context["adminform"].form.errors["params_json"]) == [reason]
     assert not Run.objects.exists()
@@ -300,7 +309,8 @@ def test_the_api_takes_parameters_up_to_the_limit_and_refuses_a_byte_more(api, m
 
 def test_the_limit_follows_the_setting(api, member, ready, settings):
     settings.FLOWSITE_MAX_PARAMS_BYTES = 1000
-    response = api(member).post("/api/runs/", {"project": "ml", "pipeline": "greeting", "params": sized(1001)}, format="json")
+    body = {"project": "ml", "pipeline": "greeting", "params": sized(1001)}
+    response = api(member).post("/api/runs/", body, format="json")
     assert response.status_code == 400
     assert "at most 1000 are allowed" in error(response)["fields"]["params"]
 
@@ -308,9 +318,7 @@ def test_the_limit_follows_the_setting(api, member, ready, settings):
 def test_the_admin_trigger_form_refuses_oversized_parameters(client, superuser, ready, stack):
     client.force_login(superuser)
     params = json.dumps(sized(LIMIT + 1))
-    response = client.post(
-        "/admin/runs/run/add/", {"project": ready.pk, "pipeline_name": "greeting", "stack": stack.pk, "params_json": params}
-    )
+    response = add_run(client, ready, stack, params)
     assert response.status_code == 200
     [reason] = response.context["adminform"].form.errors["params_json"]
     assert reason.startswith(f"params: take {LIMIT + 1} bytes of JSON") and f"at most {LIMIT}" in reason

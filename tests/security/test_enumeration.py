@@ -122,7 +122,9 @@ def test_the_admin_adds_no_inactive_user_to_a_project(client, project, gone):
             f"{prefix}{i}-user": str(membership.user_id), f"{prefix}{i}-role": membership.role,
         })  # fmt: skip
     new = len(existing)
-    form.update({f"{prefix}{new}-project": str(project.pk), f"{prefix}{new}-user": str(gone.pk), f"{prefix}{new}-role": "viewer"})
+    form.update({
+        f"{prefix}{new}-project": str(project.pk), f"{prefix}{new}-user": str(gone.pk), f"{prefix}{new}-role": "viewer",
+    })  # fmt: skip
     response = client.post(f"/admin/runs/project/{project.pk}/change/", form)
     assert response.status_code == 200  # the form again, with the inline's error
     [inline] = response.context["inline_admin_formsets"]
