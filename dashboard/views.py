@@ -17,3 +17,7 @@ def shell(request: HttpRequest, **kwargs: object) -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "dashboard/404.html", status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "dashboard/400.html", status=400)

@@ -7,12 +7,12 @@ is still loading, so this module must not import it.
 from __future__ import annotations
 
 import codecs
-import json
-import math
 from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions, parsers
+
+from . import strict_json
 
 
 class JSONParser(parsers.JSONParser):
@@ -23,9 +23,7 @@ class JSONParser(parsers.JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.load(codecs.getreader(encoding)(stream), parse_float=_finite, parse_constant=_no_constant)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+            return strict_json.load(codecs.getreader(encoding)(stream))
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
@@ -39,39 +37,7 @@ class StrictTextJSONParser(JSONParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
         data = super().parse(stream, media_type, parser_context)
-        problem = _unstorable_text(data)
+        problem = strict_json.unstorable(data)
         if problem:
             raise exceptions.ParseError(f"JSON parse error - a string holds {problem}")
         return data
-
-
-def _unstorable_text(data: Any) -> str:
-    """What in the parsed body's strings (keys included) no database stores, or ""; without recursion."""
-    pending = [data]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-        elif isinstance(value, str):
-            if "\x00" in value:
-                return "a NUL character (\\u0000)"
-            if not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    return "a lone surrogate (\\ud800-\\udfff)"
-    return ""
-
-
-def _finite(literal: str) -> float:
-    value = float(literal)
-    if not math.isfinite(value):
-        raise ValueError(f"number {literal[:40]} is too large")
-    return value
-
-
-def _no_constant(literal: str) -> float:
-    raise ValueError(f"{literal} is not a JSON number")

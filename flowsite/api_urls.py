@@ -3,10 +3,10 @@
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiTokenViewSet, MeView
+from flowsite.api_docs import DocsView, SchemaView
 from runs.api.remote import RemoteReportView, RemoteRunView, RemoteSecretsView
 from runs.api.views import (
     ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
@@ -38,9 +38,8 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    # The split view serves its start-up script as a file: the Content-Security-Policy allows no inline script.
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
     path("me/", MeView.as_view(), name="me"),
     path("remote/runs/<int:pk>/", RemoteRunView.as_view(), name="remote-run"),
     path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),

@@ -130,6 +130,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # runserver leaves static files to whitenoise, as gunicorn does: Django's own handler answers a
+    # /static/../ path with a 500 (SuspiciousFileOperation), whitenoise with a 404.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
     "csp",
@@ -154,6 +157,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Before anything looks up a value from the address; after CSP, so that its 400 page carries the policy.
+    "flowsite.url_guard.RefuseNulInUrl",
     # Last, as django-axes asks: it turns a lockout raised during sign-in into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -296,6 +301,9 @@ SPECTACULAR_SETTINGS = {
 }
 # API bodies are small JSON; a larger one is refused with a 400 before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# A run's parameters (with their defaults), as JSON: every run list carries them, so a trigger whose
+# parameters take more is refused, whichever door it came through.
+FLOWSITE_MAX_PARAMS_BYTES = env_int("FLOWSITE_MAX_PARAMS_BYTES", 64 * 1024, minimum=2)
 
 FLOWSITE_PIPELINES = env_list("FLOWSITE_PIPELINES", ["examples.churn"])
 FLOWSITE_ARTIFACT_ROOT = Path(env_str("FLOWSITE_ARTIFACT_ROOT", str(BASE_DIR / "artifacts")))

@@ -24,6 +24,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Django's live server for tests serves MEDIA_ROOT at MEDIA_URL, which default to the working
+# directory at every path: /flowsite/settings.py would answer with this project's source. Flowsite
+# has no media; an empty folder of its own keeps the live server to what the real one serves.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = BASE_DIR / "test-output" / "media"  # noqa: F405
+MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Worker processes started by the tests must share the test database, so SQLite's is a file.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

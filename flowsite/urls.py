@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("dashboard.urls")),
 ]
 
+handler400 = "dashboard.views.bad_request"
 handler404 = "dashboard.views.not_found"

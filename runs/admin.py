@@ -4,9 +4,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+
+from flowsite import strict_json
 
 from .models import Artifact, CacheEntry, LogLine, Membership, PipelineDef, Project, Run, RunEvent, RunStateError, StepRun
 from .parameters import resolve_params
@@ -31,6 +34,12 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # As in the API: a deactivated user is added to no project.
+        if db_field.name == "user":
+            kwargs["queryset"] = get_user_model().objects.filter(is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Project)
@@ -76,8 +85,12 @@ class TriggerRunForm(forms.ModelForm):
     """The admin's "Add run": pick what to run; the run is created by the same path as the API's."""
 
     pipeline_name = forms.ChoiceField(label="Pipeline")
-    params_json = forms.JSONField(
-        required=False, initial=dict, label="Parameters", help_text="A JSON object; defaults fill the rest."
+    params_json = forms.CharField(
+        required=False,
+        initial="{}",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Parameters",
+        help_text="A JSON object; defaults fill the rest.",
     )
 
     class Meta:
@@ -90,6 +103,15 @@ class TriggerRunForm(forms.ModelForm):
         self.fields["pipeline_name"].choices = [(n, n) for n in names]
         self.fields["stack"].required = False
         self.fields["stack"].help_text = "Leave empty for the default stack."
+
+    def clean_params_json(self) -> Any:
+        text = self.cleaned_data.get("params_json") or ""
+        if not text.strip():
+            return {}
+        try:
+            return strict_json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not JSON that can be stored: {exc}") from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

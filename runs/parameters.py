@@ -1,8 +1,13 @@
-"""Checking run parameters against a pipeline's parameter specs."""
+"""Checking run parameters against a pipeline's parameter specs, and against what can be stored."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from django.conf import settings
+
+from flowsite import strict_json
 
 _CHECKS = {
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -15,7 +20,10 @@ _CHECKS = {
 
 
 def resolve_params(specs: list[dict[str, Any]], given: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """The full parameters of a run (given values over defaults), and errors keyed by parameter name."""
+    """The full parameters of a run (given values over defaults), and errors keyed by parameter name.
+
+    `params` names what concerns them all: not an object, or more JSON than FLOWSITE_MAX_PARAMS_BYTES.
+    """
     if given is None:
         given = {}
     if not isinstance(given, dict):
@@ -31,11 +39,26 @@ def resolve_params(specs: list[dict[str, Any]], given: Any) -> tuple[dict[str, A
         if name in given:
             value = given[name]
             check = _CHECKS.get(spec["type"])
-            if check is not None and not check(value):
+            problem = strict_json.unstorable(value)
+            if problem:
+                errors[name] = f"holds {problem}, which cannot be stored"
+            elif check is not None and not check(value):
                 errors[name] = f"must be of type {spec['type']}, not {type(value).__name__} {value!r:.60}"
             resolved[name] = value
         elif spec["required"]:
             errors[name] = "this parameter is required"
         elif not spec.get("default_repr"):
             resolved[name] = spec["default"]
+    size = params_size(resolved)
+    limit = settings.FLOWSITE_MAX_PARAMS_BYTES
+    if size > limit:
+        errors["params"] = (
+            f"take {size} bytes of JSON with their defaults; at most {limit} are allowed (FLOWSITE_MAX_PARAMS_BYTES)"
+        )
     return resolved, errors
+
+
+def params_size(params: dict[str, Any]) -> int:
+    """The bytes `params` take as compact JSON, about what the database stores and every run list sends."""
+    text = json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))

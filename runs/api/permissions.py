@@ -22,3 +22,12 @@ class ProjectRole(permissions.BasePermission):
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
         needed = Role.VIEWER if request.method in permissions.SAFE_METHODS else getattr(view, "write_role", Role.MEMBER)
         return has_role(project_of(obj), request.user, needed)
+
+
+class StaffCreatesProjects(permissions.BasePermission):
+    """Only staff create projects: to anyone else a taken slug would say which projects exist."""
+
+    message = "only staff create projects; ask a staff member to create one and add you to it"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return getattr(view, "action", None) != "create" or request.user.is_staff

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -74,15 +73,24 @@ class ProjectUpdateSerializer(ProjectSerializer):
         read_only_fields = ["slug", "created_at", "role"]
 
 
+# One answer for a name nobody has and a deactivated user's: an owner learns no more than "not addable".
+NO_ACTIVE_USER = "no active user with that username"
+
+
 class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.SlugRelatedField(
-        source="user", slug_field="username", queryset=get_user_model().objects.filter(is_active=True)
-    )
-    role = serializers.ChoiceField(choices=Role.choices)
+    username = serializers.CharField(source="user.username", read_only=True)
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
 
     class Meta:
         model = Membership
         fields = ["username", "role"]
+
+
+class NewMemberSerializer(serializers.Serializer):
+    """Who to add: the view looks the username up among active users only."""
+
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class MembershipRoleSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
@@ -27,8 +28,9 @@ from ..recording import path_of
 from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay
 from . import serializers as s
 from .filters import RunFilter
-from .permissions import ProjectRole
+from .permissions import ProjectRole, StaffCreatesProjects
 from .serializers import runs_for_listing
+from .throttling import count_failed_lookup, refuse_if_guessing
 
 MAX_LOG_LINES = 10_000
 IDEMPOTENCY_KEY_CHARS = 200
@@ -50,10 +52,10 @@ class ProjectViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):  # fmt: skip
-    """Projects you belong to. Anyone may create one and becomes its owner; owners edit it."""
+    """Projects you belong to. Staff create them (and own what they create); owners edit them."""
 
     lookup_field = "slug"
-    permission_classes = [permissions.IsAuthenticated, ProjectRole]
+    permission_classes = [permissions.IsAuthenticated, StaffCreatesProjects, ProjectRole]
     write_role = Role.OWNER
     pagination_class = None
 
@@ -99,15 +101,31 @@ class MemberViewSet(viewsets.ViewSet):
         members = Membership.objects.filter(project=self._project(write=False)).select_related("user")
         return Response(s.MembershipSerializer(members.order_by("user__username"), many=True).data)
 
-    @extend_schema(request=s.MembershipSerializer, responses={201: s.MembershipSerializer})
+    @extend_schema(
+        request=s.NewMemberSerializer,
+        responses={
+            201: s.MembershipSerializer,
+            429: OpenApiResponse(ErrorSerializer, description="Too many usernames that matched no active user."),
+        },
+        description=(
+            "Adds an active user by username. A name that matches no user and one of a deactivated user get "
+            "the same 400; after too many such names the owner waits (429)."
+        ),
+    )
     def create(self, request: Request, project_slug: str) -> Response:
         project = self._project(write=True)
-        serializer = s.MembershipSerializer(data=request.data)
+        serializer = s.NewMemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = serializer.validated_data["user"]
-        if Membership.objects.filter(project=project, user=user).exists():
+        refuse_if_guessing(request.user)
+        user = get_user_model().objects.filter(username=serializer.validated_data["username"], is_active=True).first()
+        if user is None:
+            count_failed_lookup(request.user)
+            raise exceptions.ValidationError({"username": s.NO_ACTIVE_USER})
+        membership, created = Membership.objects.get_or_create(
+            project=project, user=user, defaults={"role": serializer.validated_data["role"]}
+        )
+        if not created:
             raise exceptions.ValidationError({"username": f"{user.username} is a member already"})
-        membership = Membership.objects.create(project=project, user=user, role=serializer.validated_data["role"])
         return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.MembershipRoleSerializer, responses={200: s.MembershipSerializer})
@@ -265,6 +283,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         key = request.headers.get("Idempotency-Key", "").strip() or None
         if key is not None and len(key) > IDEMPOTENCY_KEY_CHARS:
             raise exceptions.ValidationError({"Idempotency-Key": f"at most {IDEMPOTENCY_KEY_CHARS} characters"})
+        if key is not None and "\x00" in key:
+            raise exceptions.ValidationError({"Idempotency-Key": "holds a NUL character (\\u0000)"})
         try:
             run, replayed = trigger_or_replay(
                 project=project,

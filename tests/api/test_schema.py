@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import jsonschema
 import pytest
@@ -123,10 +123,49 @@ def test_the_docs_load_from_our_own_static_files(api, owner):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no asset from another host"
 
 
-@pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/"])
-def test_anonymous_gets_401_from_the_schema_and_docs(api, url):
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    ("url", "accept"),
+    [("/api/docs/", BROWSER), ("/api/docs/", None), ("/api/docs/?script=", None), ("/api/schema/", BROWSER)],
+)
+def test_a_signed_out_browser_is_sent_to_sign_in_and_back(client, owner, url, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = client.get(url, **headers)
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next={quote(url)}"
+    signed_in = client.post(response["Location"], {"username": "olivia", "password": "pw"})
+    assert signed_in["Location"] == url
+    assert client.get(url, **headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "content_type"),
+    [
+        ({"format": "json"}, None, "application/vnd.oai.openapi+json"),
+        ({}, "application/json", "application/json"),
+        ({}, "application/vnd.oai.openapi+json", "application/vnd.oai.openapi+json"),
+    ],
+)
+def test_a_signed_out_api_client_asking_for_the_schema_gets_a_401(client, query, accept, content_type):
     # The issue's rule: every endpoint requires authentication.
-    response = api().get(url)
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = client.get("/api/schema/", query, **headers)
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith(content_type)
+    assert response.json() == {
+        "error": {
+            "status": 401,
+            "code": "not_authenticated",
+            "message": "Authentication credentials were not provided.",
+            "fields": {},
+        }
+    }
+
+
+def test_an_invalid_token_gets_a_401_from_the_docs_not_a_sign_in_page(client, db):
+    response = client.get("/api/docs/", HTTP_AUTHORIZATION="Token fs_not_a_real_key", HTTP_ACCEPT=BROWSER)
     assert response.status_code == 401
 
 
@@ -212,8 +251,9 @@ WRITES = [
 
 
 @pytest.mark.parametrize(("path", "url", "body"), WRITES)
-def test_each_write_returns_what_the_schema_documents(api, schema, executed, owner, outsider, path, url, body):
+def test_each_write_returns_what_the_schema_documents(api, schema, executed, owner, outsider, staff, path, url, body):
     done, queued = executed
-    response = api(owner).post(url.format(queued=queued.pk), body, format="json")
+    writer = staff if path == "/api/projects/" else owner  # only staff create projects
+    response = api(writer).post(url.format(queued=queued.pk), body, format="json")
     assert response.status_code in (201, 202), response.content
     conforms(schema, path, "post", response)

@@ -254,3 +254,15 @@ def test_a_version_no_worker_has_shows_why_and_cannot_be_started(page, ready, ow
         f"(workers have {current.code_version}): ship the code to the workers and run sync_pipelines there"
     )
     expect(form.locator("button[type=submit]")).to_be_disabled()
+
+
+def test_the_trigger_form_shows_the_size_limit_of_parameters(page, ready, owner):
+    sign_in(page, "olivia")
+    page.goto("/pipelines/greeting/")
+    form = page.locator("form.trigger")
+    form.locator("[name=param-name]").fill("x" * 70_000)
+    form.locator("button[type=submit]").click()
+    refusal = form.locator(".message.error")
+    expect(refusal).to_contain_text("params: take 70023 bytes of JSON with their defaults; at most 65536 are allowed")
+    expect(page).to_have_url(re.compile(r"/pipelines/greeting/$"))
+    assert not Run.objects.exists()
