@@ -5,7 +5,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
+
+from flowsite import strict_json
 
 from .models import Stack
 from .registry import ConfigError, parse_config
@@ -16,6 +19,35 @@ class WriteOnlyTextarea(forms.Textarea):
 
     def format_value(self, value: Any) -> None:
         return None
+
+
+class StorableJSONField(forms.JSONField):
+    """A JSON box that takes only what the database can store (flowsite.strict_json): anything else is the
+    form's error, never a 500 (a RecursionError for deep nesting, a DataError for a NUL on PostgreSQL)."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value not in self.empty_values and not self.disabled:
+            return super().to_python(json.dumps(_storable_json(value)))
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return _storable_json(data)
+        except forms.ValidationError:
+            return InvalidJSONInput(data)
+
+
+def _storable_json(text: str) -> Any:
+    try:
+        data = strict_json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(f"Not JSON that can be stored: {exc}") from None
+    problem = strict_json.unstorable(data)
+    if problem:
+        raise forms.ValidationError(f"Not JSON that can be stored: it holds {problem}")
+    return data
 
 
 class StackForm(forms.ModelForm):
@@ -33,6 +65,7 @@ class StackForm(forms.ModelForm):
     class Meta:
         model = Stack
         fields = ["name", "kind", "description", "config", "is_default", "open_to_all_projects", "projects"]
+        field_classes = {"config": StorableJSONField}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -48,9 +81,9 @@ class StackForm(forms.ModelForm):
         raw = cleaned.get("new_secrets", "").strip()
         if raw:
             try:
-                updates = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                self.add_error("new_secrets", f"not valid JSON: {exc.msg} (line {exc.lineno})")
+                updates = _storable_json(raw)
+            except forms.ValidationError as exc:
+                self.add_error("new_secrets", exc)
                 return cleaned
             if not isinstance(updates, dict) or not all(
                 isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in updates.items()

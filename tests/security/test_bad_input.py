@@ -18,6 +18,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from runs.models import Run
+from stacks.models import Stack
 from tests.api.conftest import api, member, outsider, project, staff, viewer  # noqa: F401
 from tests.api.helpers import error
 from tests.cli.conftest import ROOT, cli, key  # noqa: F401
@@ -277,6 +278,24 @@ def test_the_admin_trigger_form_refuses_unstorable_parameters_on_their_field(
     assert response.status_code == 200
     assert list(response.context["adminform"].form.errors["params_json"]) == [reason]
     assert not Run.objects.exists()
+
+
+STACK_JSON = {
+    "NUL": ('{"project": "a\\u0000b"}', "Not JSON that can be stored: it holds a NUL character (\\u0000)"),
+    "infinity": ('{"project": 1e400}', "Not JSON that can be stored: number 1e400 is too large"),
+    "nested 5,000 deep": ("[" * 5000 + "]" * 5000, "Not JSON that can be stored: nested too deeply (at most 100 levels)"),
+}
+
+
+@pytest.mark.parametrize("field", ["config", "new_secrets"])
+@pytest.mark.parametrize(("text", "reason"), STACK_JSON.values(), ids=STACK_JSON.keys())
+def test_the_admin_stack_form_refuses_unstorable_json_on_its_field(client, superuser, field, text, reason):
+    client.force_login(superuser)
+    form = {"name": "cloud", "kind": "local", "config": "{}", "new_secrets": "", field: text}
+    response = client.post("/admin/stacks/stack/add/", form)
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors[field]) == [reason]
+    assert not Stack.objects.filter(name="cloud").exists()
 
 
 # --- the size of a run's parameters ------------------------------------------------------------
