@@ -20,6 +20,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, BinaryIO
 
+from flowsite import strict_json
+
 EXIT_OK, EXIT_RUN_FAILED, EXIT_REFUSED, EXIT_CANCELLED, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 FINAL = {"completed": EXIT_OK, "failed": EXIT_RUN_FAILED, "dead": EXIT_RUN_FAILED, "cancelled": EXIT_CANCELLED}
 POLL_SECONDS = 0.5
@@ -101,9 +103,9 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not name:
         raise CliError(f"--param takes name=value, not {text!r}", EXIT_REFUSED)
     try:
-        return name, json.loads(raw)
-    except json.JSONDecodeError:
-        return name, raw
+        return name, strict_json.param_value(raw)
+    except ValueError as exc:
+        raise CliError(f"--param {name}: {exc}", EXIT_REFUSED) from None
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -33,6 +33,17 @@ def load(stream: IO[str]) -> Any:
     return loads(stream.read())
 
 
+def param_value(raw: str) -> Any:
+    """A command-line parameter's value: JSON when it is JSON (5, 0.1, true, [1]), else the text as given.
+
+    ValueError for JSON that no database stores (1e400, nested too deeply).
+    """
+    try:
+        return loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
 def unstorable(data: Any) -> str:
     """What in `data` (strings, keys and numbers, at any depth) no database stores, or ""; without recursion."""
     pending = [data]

@@ -354,7 +354,23 @@ def test_run_pipeline_refuses_oversized_parameters(ready):
 def test_run_pipeline_refuses_infinity_naming_the_parameter(ready):
     with pytest.raises(CommandError) as refused:
         call_command("run_pipeline", "arithmetic", "--project", "ml", "--param", "n=1e400")
-    assert "params.n: holds a number JSON cannot hold (inf), which cannot be stored" in str(refused.value)
+    assert str(refused.value) == "--param n: number 1e400 is too large"
+    assert not Run.objects.exists()
+
+
+def test_run_pipeline_refuses_a_parameter_nested_too_deeply_naming_it(ready):
+    with pytest.raises(CommandError) as refused:
+        call_command("run_pipeline", "greeting", "--project", "ml", "--param", "name=" + "[" * 5000 + "]" * 5000)
+    assert str(refused.value) == "--param name: nested too deeply (at most 100 levels)"
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cli_refuses_a_parameter_nested_too_deeply_and_exits_2(cli, ready):
+    result = cli("runs", "trigger", "greeting", "--project", "ml", "--param", "name=" + "[" * 5000 + "]" * 5000)
+    assert result.returncode == 2, result.stderr
+    assert "--param name: nested too deeply (at most 100 levels)" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not Run.objects.exists()
 
 

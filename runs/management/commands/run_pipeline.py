@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from flowsite import strict_json
 from runs.models import FINAL_RUN_STATES, Project, Run, RunStatus
 from runs.triggering import TriggerError, trigger_run
 
@@ -18,9 +18,9 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not name:
         raise CommandError(f"--param takes name=value, not {text!r}")
     try:
-        return name, json.loads(raw)
-    except json.JSONDecodeError:
-        return name, raw
+        return name, strict_json.param_value(raw)
+    except ValueError as exc:
+        raise CommandError(f"--param {name}: {exc}") from None
 
 
 class Command(BaseCommand):
