@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .client_address import client_address
+from .failure_counts import count_failure, failures
 from .models import ApiToken
 
 # Guessing tokens: after this many invalid ones from an address, it waits. Per web process (the
@@ -28,7 +28,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("the Authorization header must be 'Token <key>' or 'Bearer <key>'")
         guesses = f"flowsite:token-failures:{client_address(request)}"
-        if cache.get(guesses, 0) >= TOKEN_FAILURE_LIMIT:
+        if failures(guesses) >= TOKEN_FAILURE_LIMIT:
             raise exceptions.Throttled(
                 TOKEN_COOLOFF_SECONDS,
                 f"too many invalid tokens from your address; try again in {TOKEN_COOLOFF_SECONDS // 60} minutes",
@@ -39,9 +39,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             key = ""
         token = ApiToken.authenticate(key) if key else None
         if token is None or not token.user.is_active:
-            # add() starts the window; incr() counts within it without extending it.
-            if not cache.add(guesses, 1, TOKEN_COOLOFF_SECONDS):
-                cache.incr(guesses)
+            count_failure(guesses, TOKEN_COOLOFF_SECONDS)
             raise exceptions.AuthenticationFailed("invalid or revoked token")
         return token.user, token
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from rest_framework import exceptions
+
+from accounts.failure_counts import count_failure, failures
 
 FAILED_LOOKUP_LIMIT = 10
 FAILED_LOOKUP_COOLOFF_SECONDS = 600
@@ -27,15 +28,9 @@ class TooManyFailedLookups(exceptions.Throttled):
 
 def refuse_if_guessing(user: Any) -> None:
     """A 429 once `user` has tried FAILED_LOOKUP_LIMIT usernames that matched no active user."""
-    if cache.get(_key(user), 0) >= FAILED_LOOKUP_LIMIT:
+    if failures(_key(user)) >= FAILED_LOOKUP_LIMIT:
         raise TooManyFailedLookups(FAILED_LOOKUP_COOLOFF_SECONDS, "too many usernames that match no active user.")
 
 
 def count_failed_lookup(user: Any) -> None:
-    # add() starts the window; incr() counts within it without extending it.
-    if cache.add(_key(user), 1, FAILED_LOOKUP_COOLOFF_SECONDS):
-        return
-    try:
-        cache.incr(_key(user))
-    except ValueError:  # the window ended between the two calls: this failure starts the next
-        cache.add(_key(user), 1, FAILED_LOOKUP_COOLOFF_SECONDS)
+    count_failure(_key(user), FAILED_LOOKUP_COOLOFF_SECONDS)
