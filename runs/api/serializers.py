@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models.manager import BaseManager
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -140,7 +141,7 @@ class RunLinksField(serializers.Field):
 
 class RunListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
-        runs = list(data)
+        runs = list(data.all() if isinstance(data, BaseManager) else data)
         count_steps(runs)
         return super().to_representation(runs)
 
