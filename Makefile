@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python -m bench.control_plane
 	$(BIN)/python -m bench.vertex
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.runs_list
 	$(BIN)/python -m bench.logs
 	$(BIN)/python -m bench.dashboard
 

@@ -8,48 +8,29 @@ Uses a scratch SQLite database with N runs (5 steps each) and the API in-process
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
-SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-api-"))
-os.environ.pop("REDIS_URL", None)
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="flowsite.settings",
-    FLOWSITE_PROFILE="dev",
-    DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
-    FLOWSITE_PIPELINES="tests.pipelines",
-    LOG_LEVEL="WARNING",
-    ALLOWED_HOSTS="testserver",
-)
+from bench import scratch
 
-import django  # noqa: E402
-
-django.setup()
+SCRATCH = scratch.start("api", ALLOWED_HOSTS="testserver")
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from runs.models import Membership, PipelineDef, Project, Role, Run, RunStatus, StepRun  # noqa: E402
-from runs.registry import sync_pipelines  # noqa: E402
-from stacks.models import Stack  # noqa: E402
 
 STATUSES = [RunStatus.COMPLETED] * 7 + [RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING]
 
 
 def populate(runs: int) -> tuple[APIClient, str]:
-    call_command("migrate", verbosity=0)
-    sync_pipelines()
+    stack = scratch.prepare()
     user = get_user_model().objects.create_user("bench", password="pw")
     projects = [Project.objects.create(slug=f"p{i}", name=f"P{i}") for i in range(2)]
     for project in projects:
         Membership.objects.create(user=user, project=project, role=Role.MEMBER)
-    stack = Stack.objects.create(name="local", kind="local", is_default=True)
     pipelines = list(PipelineDef.objects.all())
     start = timezone.now() - timedelta(days=365)
     batch = 5000

@@ -10,44 +10,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 
-SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-logs-"))
-os.environ.pop("REDIS_URL", None)
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="flowsite.settings",
-    FLOWSITE_PROFILE="dev",
-    DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
-    FLOWSITE_PIPELINES="tests.pipelines",
-    LOG_LEVEL="WARNING",
-    ALLOWED_HOSTS="testserver",
-    DEBUG="false",  # no query log growing with the chunks read
-)
+from bench import scratch
 
-import django  # noqa: E402
-
-django.setup()
+# DEBUG off: no query log growing with the chunks read.
+scratch.start("logs", ALLOWED_HOSTS="testserver", DEBUG="false")
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from runs.models import LogLine, Membership, Project, Role, Run  # noqa: E402
-from runs.registry import sync_pipelines  # noqa: E402
-from stacks.models import Stack  # noqa: E402
 
 
 def populate(lines: int) -> tuple[APIClient, Run]:
-    call_command("migrate", verbosity=0)
-    sync_pipelines()
+    scratch.prepare()
     user = get_user_model().objects.create_user("bench", password="pw")
     project = Project.objects.create(slug="p", name="P")
     Membership.objects.create(user=user, project=project, role=Role.VIEWER)
-    Stack.objects.create(name="local", kind="local", is_default=True, open_to_all_projects=True)
     run = Run.objects.trigger(project=project, pipeline="chatty")
     table = connection.ops.quote_name(LogLine._meta.db_table)
     with connection.cursor() as cursor:

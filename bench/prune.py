@@ -2,50 +2,33 @@
 
     python -m bench.prune [--lines N]
 
-Uses a scratch SQLite database (PostgreSQL with --postgres, on the DATABASE_URL given) with 100 runs
-finished 100 days ago, each with N/100 log lines and a step event per line.
+Uses a scratch SQLite database (PostgreSQL when BENCH_DATABASE_URL names one, which it drops and creates
+afresh) with 100 runs finished 100 days ago, each with N/100 log lines and a step event per line.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
-SCRATCH = Path(tempfile.mkdtemp(prefix="flowsite-bench-prune-"))
-os.environ.pop("REDIS_URL", None)
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="flowsite.settings",
-    FLOWSITE_PROFILE="dev",
-    DATABASE_URL=os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
-    FLOWSITE_PIPELINES="tests.pipelines",
-    LOG_LEVEL="WARNING",
-)
+from bench import scratch
 
-import django  # noqa: E402
+scratch.start("prune", database_url=os.environ.get("BENCH_DATABASE_URL"))
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from runs import pruning  # noqa: E402
 from runs.models import LogLine, PipelineDef, Project, Run, RunStatus  # noqa: E402
-from runs.registry import sync_pipelines  # noqa: E402
-from stacks.models import Stack  # noqa: E402
 
 RUNS = 100
 
 
 def populate(lines: int) -> None:
-    call_command("migrate", verbosity=0)
-    sync_pipelines()
+    stack = scratch.prepare()
     project = Project.objects.create(slug="bench", name="Bench")
-    stack = Stack.objects.create(name="local", kind="local", is_default=True)
     pipeline = PipelineDef.objects.get(name="chatty")
     finished = timezone.now() - timedelta(days=100)
     runs = Run.objects.bulk_create(

@@ -210,6 +210,9 @@ TEMPLATES = [
 
 def _database() -> dict[str, object]:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'flowsite.sqlite3'}"
+    # Through PgBouncer in transaction pooling a cursor cannot outlive its transaction, as the
+    # server-side cursors of QuerySet.iterator() do (docs/deploy.md).
+    transaction_pooling = env_bool("FLOWSITE_DB_TRANSACTION_POOLING", False)
     try:
         config = dj_database_url.parse(url)
     except Exception as exc:
@@ -226,8 +229,11 @@ def _database() -> dict[str, object]:
         # Workers and their broker poll the database all the time; reconnecting each time costs more.
         config["CONN_MAX_AGE"] = None
     elif engine == "django.db.backends.postgresql":
+        # A connection per thread for the thread's life (gunicorn's threads live as long as their
+        # process), checked before a request reuses it.
         config["CONN_MAX_AGE"] = None
         config["CONN_HEALTH_CHECKS"] = True
+        config["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooling
     else:
         raise ImproperlyConfigured(f"DATABASE_URL must point at SQLite or PostgreSQL, not {engine or url!r}")
     return config
@@ -265,6 +271,10 @@ if not DEVELOPER_PROFILE:
 # database connection, so the web tier never holds more than their product.
 FLOWSITE_WEB_WORKERS = env_int("FLOWSITE_WEB_WORKERS", 2)
 FLOWSITE_WEB_THREADS = env_int("FLOWSITE_WEB_THREADS", 4)
+# Seconds gunicorn keeps an idle client connection open. Longer than the dashboard's 2-second polls:
+# gunicorn's own 2 s closed connections as the next poll was sent on them. Behind a load balancer that
+# keeps connections to its backends, set it longer than the balancer's idle timeout.
+FLOWSITE_WEB_KEEPALIVE = env_int("FLOWSITE_WEB_KEEPALIVE", 5, minimum=0)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"

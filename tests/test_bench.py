@@ -1,5 +1,6 @@
 """The benchmark keeps working (its figures are read by people, not asserted here)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,28 @@ def test_engine_benchmark_prints_its_figures():
     lines = result.stdout.splitlines()
     assert any(line.startswith("execute_step, trivial step, capture off") for line in lines)
     assert any(line.startswith("Pipeline.run, 50-step chain, capture on") for line in lines)
+
+
+def test_runs_list_benchmark_loads_the_production_server_without_errors(tmp_path):
+    # On PostgreSQL (the suite's DATABASE_URL) a scratch database of its own beside the suite's, which
+    # the bench drops and creates; on SQLite a file, and no connection count.
+    database = os.environ.get("DATABASE_URL", "")
+    scratch = f"{database}_bench" if database.startswith("postgres") else f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.runs_list", "--runs", "300", "--requests", "40", "--clients", "4",
+         "--workers", "1", "--threads", "2"],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_DATABASE_URL": scratch},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "300 runs" in out
+    for case in ("first page", "status=failed&project=fraud", "mixed, 1 trigger in 20"):
+        assert f"{case}: 40 requests in " in out
+    assert out.count(", 0 errors; connections ") == 3
+    assert "'too many clients': 0" in out
+    if database.startswith("postgres"):
+        assert out.count("of 2 (") == 3  # the peak, within gunicorn's 1 x 2 threads

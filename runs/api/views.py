@@ -29,7 +29,6 @@ from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, 
 from . import serializers as s
 from .filters import RunFilter
 from .permissions import ProjectRole, StaffCreatesProjects
-from .serializers import runs_for_listing
 from .throttling import count_failed_lookup, refuse_if_guessing
 
 MAX_LOG_LINES = 10_000
@@ -42,6 +41,10 @@ NEXT_AFTER = OpenApiParameter(
     response=[200],
     description="The sequence number of the last line sent: pass it as ?after= to get the lines that follow.",
 )
+
+
+# A run shown alone or acted on comes with its related rows whole: cancel and retry read its stack and pipeline.
+WHOLE = ("project", "pipeline", "stack", "triggered_by", "cancelled_by")
 
 
 def _roles(user: Any) -> dict[int, str]:
@@ -183,7 +186,7 @@ class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Run.objects.none()
         runs = Run.objects.visible_to(self.request.user).filter(pipeline__name=self.kwargs["pipeline_name"])
-        return runs_for_listing(runs)
+        return s.runs_for_listing(runs)
 
 
 class PlainTextRenderer(renderers.BaseRenderer):
@@ -216,10 +219,12 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self) -> QuerySet[Run]:
         runs = Run.objects.visible_to(self.request.user)
+        if self.action == "list":
+            return s.runs_for_listing(runs)
         if self.action == "retrieve":
             steps = Prefetch("steps", s.steps_for_display(StepRun.objects.all()))
-            return runs_for_listing(runs).prefetch_related(steps)
-        return runs_for_listing(runs)
+            return runs.select_related(*WHOLE).prefetch_related(steps)
+        return runs.select_related(*WHOLE)
 
     def get_serializer_class(self) -> type:
         return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer

@@ -40,6 +40,9 @@ def start_with(**env: str) -> subprocess.CompletedProcess:
         ({"FLOWSITE_PROFILE": "staging"}, "FLOWSITE_PROFILE must be production or dev"),
         ({"FLOWSITE_SECRET_KEYS": ""}, "FLOWSITE_SECRET_KEYS must be set in production"),
         ({"FLOWSITE_SECRET_KEYS": "not-a-key"}, "FLOWSITE_SECRET_KEYS holds a value that is not a Fernet key"),
+        ({"FLOWSITE_WEB_KEEPALIVE": "long"}, "FLOWSITE_WEB_KEEPALIVE must be a whole number"),
+        ({"FLOWSITE_WEB_KEEPALIVE": "-1"}, "FLOWSITE_WEB_KEEPALIVE must be at least 0"),
+        ({"FLOWSITE_DB_TRANSACTION_POOLING": "pgbouncer"}, "FLOWSITE_DB_TRANSACTION_POOLING must be true or false"),
     ],
 )
 def test_bad_settings_stop_the_start_with_a_clear_message(env, message):
@@ -80,3 +83,23 @@ def test_check_deploy_passes_with_no_warning_under_the_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(("pooling", "disabled"), [("", False), ("true", True)])
+def test_transaction_pooling_turns_server_side_cursors_off(pooling, disabled):
+    # PgBouncer in transaction pooling hands the server connection to another client after each
+    # transaction: a cursor that QuerySet.iterator() keeps open across transactions would be lost.
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+         "print(settings.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'])"],
+        cwd=ROOT,
+        env={
+            **os.environ, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "flowsite.settings",
+            "DATABASE_URL": "postgres://flowsite@pgbouncer.internal:6432/flowsite",
+            "FLOWSITE_DB_TRANSACTION_POOLING": pooling,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.stdout.split() == [str(disabled)], result.stderr

@@ -3,12 +3,14 @@ single-machine deployment start it."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -61,6 +63,15 @@ def test_serve_runs_gunicorn_with_compressed_long_cached_static_files_and_a_work
         assert static is not None and static.status == 200
         assert static.headers["Content-Encoding"] == "gzip"
         assert "immutable" in static.headers["Cache-Control"] and "max-age=315360000" in static.headers["Cache-Control"]
+        # A client polling every 2 s, as the dashboard does, keeps its connection: gunicorn's own
+        # keep-alive of 2 s closed it just as the next poll was sent on it.
+        poller = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        poller.request("GET", "/healthz")
+        assert poller.getresponse().read()
+        time.sleep(2.5)  # the client's idle time between polls, not a wait for the server
+        poller.request("GET", "/healthz")
+        assert poller.getresponse().status == 200
+        poller.close()
         # The worker cluster beside it executes runs.
         run = Run.objects.trigger(project=ready, pipeline="greeting")
         wait_for(lambda: Run.objects.get(pk=run.pk).status == RunStatus.COMPLETED, timeout=60, what="the run")

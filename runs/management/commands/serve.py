@@ -37,6 +37,7 @@ class Command(BaseCommand):
                 "--bind", options["address"],
                 "--workers", str(settings.FLOWSITE_WEB_WORKERS),
                 "--threads", str(settings.FLOWSITE_WEB_THREADS),
+                "--keep-alive", str(settings.FLOWSITE_WEB_KEEPALIVE),
                 "--access-logfile", "-",
                 "--forwarded-allow-ips", "*" if settings.FLOWSITE_BEHIND_TLS_PROXY else "127.0.0.1",
             ],
