@@ -316,7 +316,7 @@ def test_secrets_are_set_kept_and_removed_but_never_shown(site):
 def test_secrets_that_are_not_json_are_refused_on_their_field(site):
     stack = Stack.objects.create(name="gpu", kind="local", secrets={"TOKEN": "s3cret-value"})
     response = site.post(stack_change_url(stack), stack_form(new_secrets='{"TOKEN": }'))
-    assert form_errors(response) == {"new_secrets": ["not valid JSON: Expecting value (line 1)"]}
+    assert form_errors(response) == {"new_secrets": ["Not JSON that can be stored: Expecting value: line 1 column 11 (char 10)"]}
     stack.refresh_from_db()
     assert stack.secrets == {"TOKEN": "s3cret-value"}
 
