@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import threading
+import os
+import subprocess
+import sys
 import time
 from typing import Any, Callable
 
-from django.db import connection
-
 from runs.execution import execute_run
 from runs.models import FINAL_RUN_STATES, Run
+from tests.cluster import ROOT, test_database_url
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
@@ -31,21 +32,23 @@ def execute(run: Run) -> Run:
 
 
 class Background:
-    """Executes a run in a thread, so the test can act on it (cancel it) while it runs."""
+    """Executes a run in a process of its own, as a worker would, so the test can act on it (cancel it,
+    tail its log) while it runs.
+
+    Not in a thread of the test process: the run's process is forked from the executing one, and a fork
+    copies whatever locks the test's other threads hold at that instant, so the run could hang on one.
+    """
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.thread = threading.Thread(target=self._execute, daemon=True)
-        self.thread.start()
-
-    def _execute(self) -> None:
-        try:
-            execute_run(self.run.pk)
-        finally:
-            connection.close()
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "flowsite.test_settings", "DATABASE_URL": test_database_url()}
+        self.process = subprocess.Popen([sys.executable, "-c", _EXECUTE_RUN, str(run.pk)], cwd=ROOT, env=env)
 
     def wait_finished(self, timeout: float = 30.0) -> Run:
         wait_for(lambda: Run.objects.get(pk=self.run.pk).status in FINAL_RUN_STATES, timeout, "the run to end")
-        self.thread.join(timeout)
+        self.process.wait(timeout)
         self.run.refresh_from_db()
         return self.run
+
+
+_EXECUTE_RUN = "import sys, django; django.setup(); from runs.execution import execute_run; execute_run(int(sys.argv[1]))"
