@@ -33,6 +33,9 @@ HEARTBEAT_SECONDS = 2.0
 STOP_SIGNAL = signal.SIGUSR1
 ORPHANED_SIGNAL = signal.SIGUSR2
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Loaded here, not in the forked child: loading a library there could wait on a loader lock that another
+# thread of the worker held when it forked.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def run_in_process_group(run: Run, env: dict[str, str]) -> None:
@@ -85,8 +88,7 @@ def _die_with_supervisor(supervisor: int) -> None:
     will call it dead: so when the supervisor is killed outright (an OOM kill, kill -9 of the worker),
     the run's whole process group, its steps' subprocesses too, ends with it."""
     signal.signal(ORPHANED_SIGNAL, lambda signum, frame: os.killpg(0, signal.SIGKILL))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, ORPHANED_SIGNAL, 0, 0, 0) != 0:
+    if _LIBC.prctl(_PR_SET_PDEATHSIG, ORPHANED_SIGNAL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != supervisor:
         os.killpg(0, signal.SIGKILL)  # it died before the kernel was asked to tell us
