@@ -51,6 +51,15 @@ def execute_run(run_id: int) -> str:
         worker_pid=pid,
     ):
         return f"run {run_id} was not queued ({run.refresh_status()}); nothing to do"
+    if not run.stack.is_granted_to(run.project):
+        # Withdrawn while the run waited: it must not start on a stack its project may no longer use.
+        fail(
+            run,
+            FailureReason.STACK_ERROR,
+            f"stack {run.stack.name!r} is no longer granted to project {run.project.slug!r}; "
+            "the grant was withdrawn after the run was queued",
+        )
+        return f"run {run_id} failed to start"
     try:
         ensure_pipelines_recorded()
     except Exception as exc:

@@ -14,12 +14,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from runs.models import Run, RunStatus
+from runs.models import FailureReason, LogLine, Run, RunStatus, StepStatus
 from runs.triggering import StackNotGranted
 from stacks.models import Stack
 from tests.api.conftest import api, member, outsider, other_project, project, staff, viewer  # noqa: F401
 from tests.api.helpers import error, trigger
 from tests.factories import give_stack_permissions, make_project, make_stack, make_user
+from tests.runs.helpers import execute
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +65,21 @@ def test_a_granted_stack_runs_and_a_withdrawn_grant_stops_the_next_trigger(api, 
     prod.projects.remove(ready)
     assert start(api(member), "prod").status_code == 403
     assert Run.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_run_whose_grant_was_withdrawn_does_not_start(api, member, ready, prod):
+    prod.projects.add(ready)
+    run = Run.objects.get(pk=start(api(member), "prod").json()["id"])
+    prod.projects.remove(ready)
+    run = execute(run)
+    assert (run.status, run.failure_reason) == (RunStatus.FAILED, FailureReason.STACK_ERROR)
+    assert run.failure_message == (
+        "stack 'prod' is no longer granted to project 'ml'; the grant was withdrawn after the run was queued"
+    )
+    step = run.steps.get()
+    assert (step.status, step.error) == (StepStatus.SKIPPED, f"Not run: {run.failure_message}")
+    assert not LogLine.objects.filter(run=run).exists(), "nothing of it ran"
 
 
 def test_superusers_too_run_a_project_only_on_its_stacks(api, ready, prod):
