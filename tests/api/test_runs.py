@@ -238,6 +238,24 @@ def history(ready, other_project, owner, member, outsider):
     return runs
 
 
+def test_the_runs_list_shows_each_run_exactly_as_the_run_itself_is_shown(as_, history, owner, member):
+    """The list writes its rows out by hand (for speed): each must be what the serializer makes of the run."""
+    started = T0 + timedelta(minutes=1)
+    Run.objects.filter(pk=history[0].pk).update(started_at=started, finished_at=started + timedelta(seconds=90.5))
+    Run.objects.filter(pk=history[1].pk).update(
+        failure_reason="step_failed", failure_message="ValueError: nope", remote_console_url="https://console/x"
+    )
+    Run.objects.filter(pk=history[2].pk).update(cancel_requested_at=started, cancelled_by=member)
+    Run.objects.filter(pk=history[4].pk).update(retry_of=history[1], params={"n": [1, {"x": None}], "s": "é"})
+    client = as_("owner")
+    listed = client.get("/api/runs/").json()["results"]
+    assert len(listed) == len(history)
+    for row in listed:
+        shown = client.get(f"/api/runs/{row['id']}/").json()
+        assert row == {name: shown[name] for name in row}
+    assert [r["stack"] for r in listed].count("gpu") == 2 and any(r["retry_of"] for r in listed)
+
+
 def ids_of(response) -> list[int]:
     assert response.status_code == 200, response.content
     return [r["id"] for r in response.json()["results"]]
