@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404
 from drf_spectacular import openapi
-from rest_framework import exceptions, pagination, serializers, status
+from rest_framework import exceptions, filters, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -105,6 +105,25 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request: Any) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: f"must be a whole number from 1 to {self.max_page_size}, not {raw[:40]!r}"}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size
+                }  # fmt: skip
+        return parameters
+
     def decode_cursor(self, request: Any) -> Any:
         try:
             return super().decode_cursor(request)
@@ -152,3 +171,30 @@ class AutoSchema(openapi.AutoSchema):
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
                 responses[code] = {**response, "description": description}
         return responses
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    """`ordering` takes only the fields a view lists (each optionally with "-"): anything else is a 400 that
+    names them, where DRF's filter ignores it and answers as if it had not been asked."""
+
+    def get_ordering(self, request: Any, queryset: Any, view: Any) -> Any:
+        raw = request.query_params.get(self.ordering_param)
+        if raw:
+            allowed = self.allowed_orderings(view)
+            unknown = [term.strip() for term in raw.split(",") if term.strip() not in allowed]
+            if unknown:
+                raise exceptions.ValidationError(
+                    {self.ordering_param: f"unknown ordering {unknown[0][:40]!r}; one of: {', '.join(allowed)}"}
+                )
+        return super().get_ordering(request, queryset, view)
+
+    @staticmethod
+    def allowed_orderings(view: Any) -> list[str]:
+        return [f"{sign}{field}" for field in getattr(view, "ordering_fields", []) for sign in ("", "-")]
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.ordering_param:
+                parameter["schema"] = {"type": "string", "enum": self.allowed_orderings(view)}
+        return parameters

@@ -108,6 +108,16 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise CliError(f"--param {name}: {exc}", EXIT_REFUSED) from None
 
 
+# The API's largest page (flowsite.api_defaults.CursorPagination.max_page_size).
+MAX_PAGE_SIZE = 500
+
+
+def page_size(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_PAGE_SIZE}, not {text!r}")
+    return int(text)
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
@@ -304,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--project")
     listing.add_argument("--pipeline")
     listing.add_argument("--stack")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=page_size, default=20, help=f"1 to {MAX_PAGE_SIZE} (default 20)")
     listing.set_defaults(func=cmd_runs_list)
 
     trigger = runs.add_parser("trigger", parents=[output], help="start a run")

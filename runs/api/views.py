@@ -13,11 +13,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, negotiation, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from flowsite.api_defaults import Conflict, CursorPagination, ErrorSerializer, Refused, Unprocessable
+from flowsite.api_defaults import (
+    Conflict, CursorPagination, ErrorSerializer, Refused, StrictOrderingFilter, Unprocessable,
+)  # fmt: skip
 
 from ..models import (
     FINAL_RUN_STATES, Artifact, LogLine, Membership, PipelineDef, Project, Role, Run, RunStateError, StepRun,
@@ -178,7 +179,7 @@ class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = s.RunSerializer
     pagination_class = CursorPagination
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     filterset_class = RunFilter
     ordering_fields = ["created_at"]
 
@@ -213,7 +214,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     permission_classes = [permissions.IsAuthenticated, ProjectRole]
     pagination_class = CursorPagination
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     filterset_class = RunFilter
     ordering_fields = ["created_at"]
 

@@ -397,10 +397,35 @@ def test_previous_leads_back_to_the_page_before(as_, many_runs):
     assert [r["id"] for r in back["results"]] == [r["id"] for r in first["results"]]
 
 
-def test_page_size_defaults_to_50_and_is_capped_at_500(as_, many_runs):
+def test_page_size_defaults_to_50_and_takes_1_to_500(as_, many_runs):
     client = as_("owner")
     assert len(client.get("/api/runs/").json()["results"]) == 50
-    assert len(client.get("/api/runs/", {"page_size": 100000}).json()["results"]) == 120
+    assert len(client.get("/api/runs/", {"page_size": 500}).json()["results"]) == 120
+    assert len(client.get("/api/runs/", {"page_size": 1}).json()["results"]) == 1
+
+
+@pytest.mark.parametrize("page_size", ["0", "501", "100000", "-1", "ten", "2.5"])
+def test_a_page_size_out_of_range_is_a_400_naming_the_range(as_, ready, page_size):
+    for path in ("/api/runs/", "/api/pipelines/greeting/runs/"):
+        response = as_("owner").get(path, {"page_size": page_size})
+        assert response.status_code == 400, response.content
+        assert error(response)["fields"] == {"page_size": f"must be a whole number from 1 to 500, not {page_size!r}"}
+
+
+@pytest.mark.parametrize("ordering", ["bogus", "-bogus", "created_at,status", "pk"])
+def test_an_unknown_ordering_is_a_400_naming_the_allowed_ones(as_, ready, ordering):
+    for path in ("/api/runs/", "/api/pipelines/greeting/runs/"):
+        response = as_("owner").get(path, {"ordering": ordering})
+        assert response.status_code == 400, response.content
+        [unknown] = [term for term in ordering.split(",") if term.lstrip("-") != "created_at"]
+        assert error(response)["fields"] == {"ordering": f"unknown ordering {unknown!r}; one of: created_at, -created_at"}
+
+
+def test_the_schema_lists_the_orderings_and_the_page_size_range(as_):
+    schema = as_("owner").get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/runs/"]["get"]["parameters"]}
+    assert parameters["ordering"] == {"type": "string", "enum": ["created_at", "-created_at"]}
+    assert parameters["page_size"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
 
 
 @pytest.mark.parametrize(

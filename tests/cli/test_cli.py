@@ -141,6 +141,13 @@ def test_a_malformed_param_is_bad_usage(cli):
     assert not Run.objects.exists()
 
 
+@pytest.mark.parametrize("limit", ["0", "501", "many"])
+def test_a_limit_the_api_would_refuse_is_bad_usage(cli, limit):
+    result = cli("runs", "list", "--limit", limit)
+    assert result.returncode == 2
+    assert f"argument --limit: must be a whole number from 1 to 500, not {limit!r}" in result.stderr
+
+
 # --- runs list / show --------------------------------------------------------------------------------
 
 
