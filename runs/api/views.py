@@ -186,8 +186,11 @@ class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Run]:
         if getattr(self, "swagger_fake_view", False):
             return Run.objects.none()
-        runs = Run.objects.visible_to(self.request.user).filter(pipeline__name=self.kwargs["pipeline_name"])
-        return s.runs_for_listing(runs)
+        name = self.kwargs["pipeline_name"]
+        # Pipelines are listed to everyone signed in, so naming an unknown one reveals nothing.
+        if not PipelineDef.objects.filter(name=name).exists():
+            raise exceptions.NotFound(f"no pipeline named {name[:200]!r}")
+        return s.runs_for_listing(Run.objects.visible_to(self.request.user).filter(pipeline__name=name))
 
 
 class PlainTextRenderer(renderers.BaseRenderer):

@@ -142,3 +142,9 @@ def test_a_pipeline_says_on_which_stacks_no_worker_has_its_code(api, ready, memb
         "ship the code to the workers and run sync_pipelines there"
     }
     assert listed["arithmetic"]["unavailable_on"] == {}
+
+
+def test_the_runs_of_an_unknown_pipeline_are_a_404_naming_it(api, ready, member):
+    response = api(member).get("/api/pipelines/nowhere/runs/")
+    assert response.status_code == 404
+    assert error(response)["message"] == "no pipeline named 'nowhere'"

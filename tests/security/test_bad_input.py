@@ -115,6 +115,7 @@ SURROGATES = [
     ("get", "/api/pipelines/gre%ED%A0%80eting/"),
     ("get", "/api/stacks/%ED%A0%80/"),
     ("get", "/api/tokens/%ED%A0%80/"),
+    ("get", "/api/pipelines/gre%ED%A0%80eting/runs/"),
 ]
 
 
@@ -125,10 +126,9 @@ def test_a_surrogate_in_an_api_address_names_nothing(api, owner, ready, method, 
     error(response)
 
 
-@pytest.mark.parametrize("address", ["/api/runs/?pipeline=%ED%A0%80", "/api/pipelines/gre%ED%A0%80eting/runs/"])
-def test_a_surrogate_in_a_filter_finds_nothing(api, member, ready, address):
+def test_a_surrogate_in_a_filter_finds_nothing(api, member, ready):
     Run.objects.trigger(project=ready, pipeline="greeting")
-    response = api(member, auth="token").get(address)
+    response = api(member, auth="token").get("/api/runs/?pipeline=%ED%A0%80")
     assert response.status_code == 200, response.content
     assert response.json()["results"] == []
 
