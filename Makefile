@@ -19,10 +19,11 @@ $(INSTALLED): requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(INSTALLED)
 
-# Two test processes (pytest-xdist), one per core of the machines we test on: each with its own
+# Two test processes (pytest-xdist), one per core of the machines we test on, stealing work from each
+# other so that one slow test at the end does not leave a core idle: each with its own
 # database, task queue and artifact folder (flowsite/test_settings.py).
 test: setup browser
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # The dashboard's tests drive Debian's Chromium; install it when this machine lets us.
 browser:
