@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.forms.fields import InvalidJSONInput
+from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
 
 from flowsite import strict_json
@@ -27,7 +27,8 @@ class StorableJSONField(forms.JSONField):
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and value not in self.empty_values and not self.disabled:
-            return super().to_python(json.dumps(_storable_json(value)))
+            data = _storable_json(value)
+            return JSONString(data) if isinstance(data, str) else data
         return super().to_python(value)
 
     def bound_data(self, data: Any, initial: Any) -> Any:
