@@ -13,8 +13,7 @@ from .registry import KINDS, ConfigError, kind_choices, parse_config
 class StackQuerySet(models.QuerySet["Stack"]):
     def granted_to(self, project: Any) -> StackQuerySet:
         """The stacks `project` may run on: those granted to it and those open to every project."""
-        granted = Stack.projects.through.objects.filter(project=project).values("stack_id")
-        return self.filter(Q(open_to_all_projects=True) | Q(pk__in=granted))
+        return self._open_or_granted(Stack.projects.through.objects.filter(project=project))
 
     def visible_to(self, user: Any) -> StackQuerySet:
         """Who may see every stack sees them all (as in the admin); anyone else, those their projects may use."""
@@ -22,8 +21,10 @@ class StackQuerySet(models.QuerySet["Stack"]):
             return self
         if not user.is_authenticated:
             return self.none()
-        granted = Stack.projects.through.objects.filter(project__memberships__user=user).values("stack_id")
-        return self.filter(Q(open_to_all_projects=True) | Q(pk__in=granted))
+        return self._open_or_granted(Stack.projects.through.objects.filter(project__memberships__user=user))
+
+    def _open_or_granted(self, grants: models.QuerySet[Any]) -> StackQuerySet:
+        return self.filter(Q(open_to_all_projects=True) | Q(pk__in=grants.values("stack_id")))
 
 
 def can_see_all_stacks(user: Any) -> bool:
@@ -39,7 +40,7 @@ class Stack(models.Model):
     """Where runs execute: a kind from the registry and its config. Secrets are write-only.
 
     A project runs only on the stacks staff granted to it (or that are open to every project): a
-    stack can hold production credentials, and anyone may create a project.
+    stack can hold production credentials that not every project's members should use.
     """
 
     name = models.SlugField(max_length=100, unique=True)
