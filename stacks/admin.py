@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from flowsite import strict_json
 
-from .models import Stack
+from .models import Stack, too_short_to_mask
 from .registry import ConfigError, parse_config
 
 
@@ -90,6 +90,8 @@ class StackForm(forms.ModelForm):
                 isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in updates.items()
             ):
                 self.add_error("new_secrets", "must be a JSON object of names to string values (or null to remove)")
+            elif problem := too_short_to_mask(updates):
+                self.add_error("new_secrets", problem)
             else:
                 cleaned["secret_updates"] = updates
         return cleaned

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from flowsite.api_defaults import Conflict
 from runs.models import Project
 
-from .models import Stack, can_see_all_stacks
+from .models import Stack, can_see_all_stacks, too_short_to_mask
 from .registry import KINDS, ConfigError, parse_config
 
 
@@ -46,6 +46,11 @@ class StackSerializer(serializers.ModelSerializer):
 
     def get_secrets_set(self, stack: Stack) -> list[str]:
         return stack.secret_names()
+
+    def validate_secrets(self, secrets: dict[str, str]) -> dict[str, str]:
+        if problem := too_short_to_mask(secrets):
+            raise serializers.ValidationError(problem)
+        return secrets
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         kind = attrs.get("kind", getattr(self.instance, "kind", None))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -8,6 +9,18 @@ from django.db.models import Q
 
 from .encryption import EncryptedSecretsField
 from .registry import KINDS, ConfigError, kind_choices, parse_config
+
+
+# Every text a run stores has the stack's secrets masked; a shorter value would mask ordinary words.
+MIN_SECRET_LENGTH = 4
+
+
+def too_short_to_mask(secrets: Mapping[str, str | None]) -> str:
+    """What is wrong with secret values too short to mask, or "" (a None value removes a secret)."""
+    short = sorted(name for name, value in secrets.items() if value is not None and len(value) < MIN_SECRET_LENGTH)
+    if not short:
+        return ""
+    return f"{', '.join(short)}: too short to be masked in what runs store (at least {MIN_SECRET_LENGTH} characters)"
 
 
 class StackQuerySet(models.QuerySet["Stack"]):
@@ -82,6 +95,8 @@ class Stack(models.Model):
             isinstance(k, str) and isinstance(v, str) for k, v in self.secrets.items()
         ):
             raise ValidationError({"secrets": "must be a JSON object of names to string values"})
+        if problem := too_short_to_mask(self.secrets):
+            raise ValidationError({"secrets": problem})
 
     def validate_constraints(self, exclude: Any = None) -> None:
         # Making this stack the default is allowed: save() hands the flag over from the old default.

@@ -105,6 +105,14 @@ def test_staff_update_a_stack_and_secrets_are_replaced_when_given(api, staff, gp
     assert gpu.secrets == {"NEW": "value"}
 
 
+def test_a_secret_too_short_to_be_masked_is_a_400_naming_it(api, staff, gpu):
+    response = api(staff).patch(f"/api/stacks/{gpu.pk}/", {"secrets": {"PIN": "123"}}, format="json")
+    assert response.status_code == 400
+    assert "PIN: too short to be masked in what runs store (at least 4 characters)" in str(response.json())
+    gpu.refresh_from_db()
+    assert gpu.secrets["HF_TOKEN"] == SECRET
+
+
 def test_making_a_stack_the_default_hands_the_flag_over(api, staff, stack, gpu):
     response = api(staff).patch(f"/api/stacks/{gpu.pk}/", {"is_default": True}, format="json")
     assert response.status_code == 200, response.content

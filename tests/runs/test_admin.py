@@ -299,14 +299,14 @@ def test_secrets_are_set_kept_and_removed_but_never_shown(site):
     assert "s3cret-value" not in site.get(stack_change_url(stack)).content.decode()
 
     # Setting a second secret adds it; null removes one.
-    response = site.post(stack_change_url(stack), stack_form(new_secrets='{"OTHER": "v2"}'))
+    response = site.post(stack_change_url(stack), stack_form(new_secrets='{"OTHER": "v2-value"}'))
     assert response.status_code == 302, form_errors(response)
     stack.refresh_from_db()
-    assert stack.secrets == {"TOKEN": "s3cret-value", "OTHER": "v2"}
+    assert stack.secrets == {"TOKEN": "s3cret-value", "OTHER": "v2-value"}
     response = site.post(stack_change_url(stack), stack_form(new_secrets='{"TOKEN": null}'))
     assert response.status_code == 302, form_errors(response)
     stack.refresh_from_db()
-    assert stack.secrets == {"OTHER": "v2"}
+    assert stack.secrets == {"OTHER": "v2-value"}
     assert secrets_shown(site.get(stack_change_url(stack)).content.decode()) == "OTHER"
     response = site.post(stack_change_url(stack), stack_form(new_secrets='{"OTHER": null}'))
     assert response.status_code == 302, form_errors(response)
@@ -317,6 +317,16 @@ def test_secrets_that_are_not_json_are_refused_on_their_field(site):
     stack = Stack.objects.create(name="gpu", kind="local", secrets={"TOKEN": "s3cret-value"})
     response = site.post(stack_change_url(stack), stack_form(new_secrets='{"TOKEN": }'))
     assert form_errors(response) == {"new_secrets": ["Not JSON that can be stored: Expecting value: line 1 column 11 (char 10)"]}
+    stack.refresh_from_db()
+    assert stack.secrets == {"TOKEN": "s3cret-value"}
+
+
+def test_a_secret_too_short_to_be_masked_is_refused_on_its_field(site):
+    stack = Stack.objects.create(name="gpu", kind="local", secrets={"TOKEN": "s3cret-value"})
+    response = site.post(stack_change_url(stack), stack_form(new_secrets='{"PIN": "123"}'))
+    assert form_errors(response) == {
+        "new_secrets": ["PIN: too short to be masked in what runs store (at least 4 characters)"]
+    }
     stack.refresh_from_db()
     assert stack.secrets == {"TOKEN": "s3cret-value"}
 
