@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test bench clean browser
+.PHONY: setup run test test-fast bench clean browser
 
 setup: $(INSTALLED)
 
@@ -24,6 +24,11 @@ $(INSTALLED): requirements.txt
 # database, task queue and artifact folder (flowsite/test_settings.py).
 test: setup browser
 	$(BIN)/python -m pytest -n 2 --dist worksteal
+
+# The quick loop while editing: everything but the tests marked e2e (real worker, server or CLI processes),
+# browser and slow (tests/conftest.py marks them). About 30 s here; `make test` still runs the whole suite.
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not browser and not slow"
 
 # The dashboard's tests drive Debian's Chromium; install it when this machine lets us.
 browser:

@@ -14,6 +14,39 @@ from tests.factories import make_project, make_stack, make_user
 ROOT = Path(__file__).resolve().parents[1]
 (ROOT / "test-output").mkdir(exist_ok=True)
 
+# `make test-fast` runs what carries none of the marks e2e, browser and slow. Marked here, in one place:
+# by the fixtures a test uses, so that no new browser or cluster test is forgotten, and by module for the
+# tests that start processes of their own (a run's child, a server, the CLI) or load much data: a module,
+# or one test of it by its node id.
+BROWSER_FIXTURES = {"browser", "new_page"}
+REAL_PROCESS_FIXTURES = {"cluster", "live_server", "fake_vertex"}
+E2E_MODULES = {
+    "tests/faults/", "tests/cli/", "tests/site/test_serve.py", "tests/runs/test_execution.py",
+    "tests/runs/test_worker.py", "tests/runs/test_code_versions.py", "tests/api/test_worker_api.py",
+    "tests/api/test_logs.py", "tests/api/test_run_record.py", "tests/vertex/test_vertex_runs.py",
+    "tests/vertex/test_vertex_ownership.py", "tests/security/test_production_settings.py",
+    "tests/test_examples.py",
+    "tests/vertex/test_vertex_unit.py::test_validating_a_config_does_not_import_the_sdk",
+    "tests/engine/test_step.py::test_code_hash_is_stable_across_processes",
+    "tests/engine/test_step.py::test_default_cache_key_is_stable_across_processes",
+    "tests/engine/test_step.py::test_code_hash_changes_when_the_source_changes",
+}  # fmt: skip
+SLOW_MODULES = {
+    "tests/test_bench.py", "tests/api/test_schema.py", "tests/api/test_log_download.py",
+    "tests/security/test_bad_input.py",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        elif used & REAL_PROCESS_FIXTURES or item.nodeid.startswith(tuple(E2E_MODULES)):
+            item.add_marker(pytest.mark.e2e)
+        elif item.nodeid.startswith(tuple(SLOW_MODULES)):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
