@@ -144,7 +144,9 @@ def _supervise(run_id: int, pid: int) -> None:
     supervision = _Supervision(run_id, pid)
     status_code = 0
     try:
-        action = supervision.record_group
+        # A full round at once, not only the group: a cancel that came between the claim and the fork
+        # must reach the child before its first step starts.
+        action = supervision.look_after
         while True:
             try:
                 action()
@@ -157,7 +159,6 @@ def _supervise(run_id: int, pid: int) -> None:
             if ready:
                 _, status_code = os.waitpid(pid, 0)
                 break
-            action = supervision.look_after
     except BaseException:
         # The worker itself is being stopped (task timeout, shutdown): take the run down with it.
         _kill_group(pid)

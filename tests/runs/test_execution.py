@@ -157,6 +157,24 @@ def test_cancelling_a_running_step_stops_it_within_a_second_or_so(ready, mode):
     assert statuses[-2:] == ["cancelling", "cancelled"]
 
 
+def test_a_cancel_between_the_claim_and_the_first_step_runs_no_step(ready, ledger):
+    from django.utils import timezone
+
+    run = trigger(ready, "arithmetic", n=3, ledger=ledger)
+    now = timezone.now()
+    # What execute_run does first; the cancel lands before it hands the run to its stack.
+    assert run.transition(
+        (RunStatus.QUEUED,), RunStatus.RUNNING, reason="claimed", started_at=now, heartbeat_at=now, worker_pid=os.getpid()
+    )
+    Run.objects.get(pk=run.pk).cancel()
+    run.stack.orchestrator().execute(Run.objects.get(pk=run.pk))
+    run.refresh_from_db()
+    assert (run.status, run.failure_reason) == (RunStatus.CANCELLED, FailureReason.CANCELLED)
+    assert set(run.steps.values_list("status", flat=True)) == {StepStatus.CANCELLED}
+    assert ledger_entries(ledger) == [], "no step ran"
+    assert [e.new_status for e in run.events.filter(step=None)][-2:] == ["cancelling", "cancelled"]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -81,6 +81,17 @@ def test_cancelling_a_finished_run_is_a_clear_error(ready):
         run.cancel()
 
 
+def test_cancelling_a_dead_run_is_a_clear_error_and_changes_nothing(ready):
+    from runs.models import RunStateError
+
+    run = trigger(ready)
+    run.transition((RunStatus.QUEUED,), RunStatus.DEAD, reason="its worker was lost")
+    with pytest.raises(RunStateError, match=f"run {run.pk} is already dead; there is nothing to cancel"):
+        Run.objects.get(pk=run.pk).cancel()
+    run.refresh_from_db()
+    assert (run.status, run.cancel_requested_at) == (RunStatus.DEAD, None)
+
+
 def test_a_lost_claim_does_nothing(ready):
     from runs.execution import execute_run
 
