@@ -25,9 +25,13 @@ class CronError(ValueError):
         self.field = field
 
 
+# Files of the zone database that are no place: the server's own zone, and a template of rules.
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - NOT_ZONES
 
 
 def zone(name: str) -> ZoneInfo:

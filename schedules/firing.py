@@ -77,7 +77,8 @@ def fire_one(schedule: Schedule) -> ScheduleFire | None:
                     outcome=FireOutcome.WAITING, note=note,
                 )  # fmt: skip
         except IntegrityError:
-            # This time was fired already (an edit set the same due time again): the first fire stands.
+            # This time was fired already (an edit set the same due time again): the first fire stands,
+            # and the schedule moves on to the following time rather than trying this one forever.
             return None
         if missed and schedule.catch_up == CatchUp.SKIP:
             _record(fire, FireOutcome.MISSED, f"{note}; catch-up is skip, so none ran")
