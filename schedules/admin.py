@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from runs.triggering import TriggerError, check_request
 
@@ -71,12 +73,12 @@ class ScheduleAdmin(admin.ModelAdmin):
     inlines = [ScheduleFireInline]
 
     @admin.display(description="Next fire times")
-    def next_fire_times(self, schedule: Schedule) -> str:
+    def next_fire_times(self, schedule: Schedule) -> str:  # one per line, each escaped
         if schedule.pk is None:
             return "shown once saved"
         if schedule.paused:
             return "none: paused"
-        return "\n".join(at.isoformat() for at in schedule.next_fire_times())
+        return format_html_join(mark_safe("<br>"), "{}", ((at.isoformat(),) for at in schedule.next_fire_times()))
 
     def save_model(self, request: HttpRequest, schedule: Schedule, form: Any, change: bool) -> None:
         if not change:

@@ -84,7 +84,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
         def value(name: str) -> Any:
             return attrs[name] if name in attrs else getattr(current, name)
 
-        stack = attrs["stack"] if "stack" in attrs else (current.stack if current is not None else None)
+        stack = attrs.get("stack", current.stack if current is not None else None)
         try:
             _, stack_row, _ = check_request(project, value("pipeline"), stack or None, value("params"))
         except StackNotGranted as exc:

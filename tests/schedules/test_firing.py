@@ -7,6 +7,7 @@ Downtime is simulated as the brief of issue 11 says: by a due time in the past. 
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.utils import timezone
@@ -139,7 +140,7 @@ def test_catch_up_once_runs_once_for_all_the_missed_times(make_schedule):
 
 def test_a_late_fire_within_the_grace_runs_as_usual(make_schedule, settings):
     settings.FLOWSITE_SCHEDULE_MISFIRE_GRACE = 60
-    schedule = make_due(make_schedule(catch_up="skip"), timezone.now() - timedelta(seconds=30))
+    make_due(make_schedule(catch_up="skip"), timezone.now() - timedelta(seconds=30))
     [fire] = fire_due()
     assert fire.outcome == FireOutcome.STARTED and fire.note == ""
 
@@ -166,5 +167,5 @@ def test_a_schedule_in_a_time_zone_fires_at_local_time(make_schedule):
 def test_seconds_are_a_sixth_field(make_schedule):
     times = make_schedule(cron="* * * * * */15").next_fire_times()
     assert {t.second for t in times} <= {0, 15, 30, 45}
-    assert [(b - a).total_seconds() for a, b in zip(times, times[1:])] == [15.0] * 4
+    assert [(b - a).total_seconds() for a, b in pairwise(times)] == [15.0] * 4
 
