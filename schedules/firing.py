@@ -19,7 +19,7 @@ import socket
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import Error, IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -44,7 +44,14 @@ def fire_due() -> list[ScheduleFire]:
     fired = []
     due = Schedule.objects.filter(paused=False, next_fire_at__lte=now).select_related("project", "stack")
     for schedule in due.order_by("next_fire_at")[:BATCH]:
-        fire = fire_one(schedule)
+        try:
+            fire = fire_one(schedule)
+        except Error:
+            raise  # the database is away: the loop reconnects
+        except Exception:
+            # A fault of one schedule must not stop the others firing; it stays due and is tried again.
+            logger.exception("schedule %s could not be fired", schedule.pk)
+            continue
         if fire is not None:
             fired.append(fire)
     return fired + start_waiting()
@@ -109,20 +116,17 @@ def _start_or_hold(schedule: Schedule, fire: ScheduleFire) -> None:
 def start_waiting() -> list[ScheduleFire]:
     """Start the oldest waiting fire of each schedule whose previous run has ended."""
     started = []
-    schedule_ids = (
-        ScheduleFire.objects.filter(outcome=FireOutcome.WAITING).values_list("schedule", flat=True).distinct()
-    )
-    for schedule in Schedule.objects.filter(pk__in=list(schedule_ids)).select_related("project", "stack"):
-        if schedule.active_run() is not None:
-            continue
-        fire = schedule.fires.filter(outcome=FireOutcome.WAITING).order_by("fire_at").first()
-        if fire is None:
-            continue
+    schedule_ids = set(ScheduleFire.objects.filter(outcome=FireOutcome.WAITING).values_list("schedule", flat=True))
+    for schedule_id in sorted(schedule_ids):
         with transaction.atomic():
-            # The waiting -> started change is the claim: another scheduler that read the same fire loses it.
-            if not ScheduleFire.objects.filter(pk=fire.pk, outcome=FireOutcome.WAITING, run=None).update(
-                outcome=FireOutcome.STARTED
-            ):
+            # Locked while its runs are checked and one is started, as firing it locks it by its update:
+            # two schedulers never both find it idle and start two fires at once.
+            locked = Schedule.objects.select_for_update(of=("self",)).select_related("project", "stack")
+            schedule = locked.filter(pk=schedule_id).first()
+            if schedule is None or schedule.active_run() is not None:
+                continue
+            fire = schedule.fires.filter(outcome=FireOutcome.WAITING).order_by("fire_at").first()
+            if fire is None:
                 continue
             _start(schedule, fire)
         started.append(fire)
