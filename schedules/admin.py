@@ -85,7 +85,11 @@ class ScheduleAdmin(admin.ModelAdmin):
             schedule.created_by = request.user
         if not change or {"cron", "timezone", "paused"} & set(form.changed_data):
             schedule.plan()
-        super().save_model(request, schedule, form, change)
+            super().save_model(request, schedule, form, change)
+        else:
+            # Only what changed: saving every field would write back the due time read before a scheduler
+            # moved it on.
+            schedule.save(update_fields=form.changed_data)
 
     @admin.action(description="Pause the selected schedules")
     def pause(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:

@@ -99,6 +99,14 @@ class ScheduleSerializer(serializers.ModelSerializer):
         attrs["cron"] = " ".join(value("cron").split())
         return attrs
 
+    def update(self, schedule: Schedule, validated_data: dict[str, Any]) -> Schedule:
+        # Only what was given: a save of every field would write back the due time read before a
+        # scheduler moved it on.
+        for name, value in validated_data.items():
+            setattr(schedule, name, value)
+        schedule.save(update_fields=list(validated_data))
+        return schedule
+
     def save(self, **kwargs: Any) -> Schedule:
         # A changed time or a resumed schedule plans anew; other edits keep the due time a scheduler may be firing.
         replan = self.instance is None or any(

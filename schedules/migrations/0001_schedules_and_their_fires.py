@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('runs', '0011_run_report_batch'),
-        ('stacks', '0004_stack_grants'),
+        ('stacks', '0001_initial'),  # only the Stack model: later stacks migrations stay independent of this app
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -81,7 +81,7 @@ function scheduleForm(pipeline, stacks, project, done) {
   const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const defaults = Object.fromEntries(pipeline.parameters.filter((p) => !p.required && p.default !== null && p.default !== undefined).map((p) => [p.name, p.default]));
   const general = h("div");
-  const form = h("form", { class: "trigger schedule-form card", novalidate: true, onsubmit: submit },
+  const form = h("form", { class: "schedule-form card", novalidate: true, onsubmit: submit },
     h("h3", {}, "Add a schedule"),
     field("cron", "cron", h("input", { type: "text", name: "cron", placeholder: "0 9 * * 1-5", required: true }),
       "minute hour day month weekday; a sixth field gives seconds"),
