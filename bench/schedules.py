@@ -107,8 +107,7 @@ def main() -> int:
         for index in range(args.schedules):
             # Staggered seconds, so that the schedules' fires spread over each period.
             offset = (index * args.every) // args.schedules
-            seconds = ",".join(str(s) for s in range(offset, 60, args.every))
-            schedule = Schedule(project=project, pipeline="greeting", stack=stack, cron=f"* * * * * {seconds}",
+            schedule = Schedule(project=project, pipeline="greeting", stack=stack, cron=f"* * * * * {offset}-59/{args.every}",
                                 params={"name": f"bench {index}"})  # fmt: skip
             schedule.plan()
             schedule.save()
