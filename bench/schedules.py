@@ -29,10 +29,11 @@ from bench import scratch
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = scratch.start("schedules", database_url=os.environ.get("BENCH_DATABASE_URL") or None)
 
+from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from runs.models import FINAL_RUN_STATES, Project, Run, RunEvent, RunStatus  # noqa: E402
-from schedules.models import FireOutcome, Schedule, ScheduleFire  # noqa: E402
+from schedules.models import Schedule, ScheduleFire  # noqa: E402
 
 
 def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -91,10 +92,7 @@ def main() -> int:
 
     stack = scratch.prepare()
     project = Project.objects.create(slug="bench", name="Bench")
-    database = Run.objects.db
-    from django.db import connections
-
-    vendor = connections[database].vendor
+    vendor = connection.vendor
     # A deployment's processes, on the scratch database: schedulers first, so that no fire waits for them.
     schedulers: list[Process] = []
     workers: list[Process] = []
