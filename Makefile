@@ -47,7 +47,7 @@ run: setup
 	@echo "Developer profile (FLOWSITE_PROFILE=dev): DEBUG on and a public development secret key; never expose this server."
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving Flowsite on http://$(HOST):$(PORT)/ with a worker (admin at http://$(HOST):$(PORT)/admin/); Ctrl-C stops both."
+	@echo "Serving Flowsite on http://$(HOST):$(PORT)/ with a worker and a scheduler (admin at http://$(HOST):$(PORT)/admin/); Ctrl-C stops them."
 	$(BIN)/python manage.py serve $(HOST):$(PORT)
 
 bench: setup
@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python -m bench.runs_list
 	$(BIN)/python -m bench.logs
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.schedules
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache

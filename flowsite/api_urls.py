@@ -11,6 +11,7 @@ from runs.api.remote import RemoteReportView, RemoteRunView, RemoteSecretsView
 from runs.api.views import (
     ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
 )  # fmt: skip
+from schedules.api import ScheduleViewSet
 from stacks.api import StackViewSet
 
 class ApiRouter(DefaultRouter):
@@ -27,6 +28,7 @@ router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register(r"pipelines/(?P<pipeline_name>[^/]+)/runs", PipelineRunViewSet, basename="pipeline-run")
 router.register("runs", RunViewSet, basename="run")
 router.register("artifacts", ArtifactViewSet, basename="artifact")
+router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("tokens", ApiTokenViewSet, basename="token")
 
 

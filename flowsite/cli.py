@@ -291,6 +291,64 @@ def _download_log(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+SCHEDULE_HEADER = ["ID", "PROJECT", "PIPELINE", "STACK", "CRON", "ZONE", "STATE", "OVERLAP", "CATCH-UP", "NEXT FIRE"]
+
+
+def _schedule_row(schedule: dict[str, Any]) -> list[str]:
+    return [
+        str(schedule["id"]), schedule["project"], schedule["pipeline"], schedule["stack"], schedule["cron"],
+        schedule["timezone"], "paused" if schedule["paused"] else "active", schedule["overlap"], schedule["catch_up"],
+        (schedule["next_fire_times"] or ["-"])[0],
+    ]  # fmt: skip
+
+
+def show_schedule(schedule: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(schedule, indent=2))
+        return
+    print(table([_schedule_row(schedule)], SCHEDULE_HEADER))
+    if schedule["params"]:
+        print(f"params: {json.dumps(schedule['params'])}")
+    for at in schedule["next_fire_times"]:
+        print(f"  next: {at}")
+
+
+def cmd_schedules_list(client: Client, args: argparse.Namespace) -> int:
+    query = {name: getattr(args, name) for name in ("project", "pipeline") if getattr(args, name)}
+    schedules = client.call("GET", "schedules/", query=query)
+    if args.json:
+        print(json.dumps(schedules, indent=2))
+    elif schedules:
+        print(table([_schedule_row(schedule) for schedule in schedules], SCHEDULE_HEADER))
+    else:
+        print("no schedules", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_schedules_create(client: Client, args: argparse.Namespace) -> int:
+    body = {
+        "project": args.project, "pipeline": args.pipeline, "cron": args.cron, "timezone": args.timezone,
+        "params": dict(parse_param(p) for p in args.param), "overlap": args.overlap, "catch_up": args.catch_up,
+        "paused": args.paused,
+    }  # fmt: skip
+    if args.stack:
+        body["stack"] = args.stack
+    show_schedule(client.call("POST", "schedules/", body=body), args.json)
+    return EXIT_OK
+
+
+def cmd_schedules_act(client: Client, args: argparse.Namespace) -> int:
+    if args.command == "delete":
+        client.call("DELETE", f"schedules/{args.schedule_id}/")
+        print(json.dumps({"deleted": args.schedule_id}) if args.json else f"schedule {args.schedule_id}: deleted")
+        return EXIT_OK
+    if args.command == "show":
+        show_schedule(client.call("GET", f"schedules/{args.schedule_id}/"), args.json)
+        return EXIT_OK
+    show_schedule(client.call("POST", f"schedules/{args.schedule_id}/{args.command}/"), args.json)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flowsite.cli", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1]
@@ -345,6 +403,36 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--format", choices=["text", "ndjson"], help="of the whole log: text, or JSON lines (--json's default)"
             )
+
+    schedules = groups.add_parser("schedules", help="pipelines run on a cron schedule").add_subparsers(
+        dest="command", required=True
+    )
+    listing = schedules.add_parser("list", parents=[output], help="schedules with their next fire time")
+    listing.add_argument("--project")
+    listing.add_argument("--pipeline")
+    listing.set_defaults(func=cmd_schedules_list)
+    create = schedules.add_parser("create", parents=[output], help="run a pipeline on a cron schedule")
+    create.add_argument("pipeline")
+    create.add_argument("--project", required=True)
+    create.add_argument(
+        "--cron", required=True, help="'minute hour day month weekday', and optionally seconds sixth: '0 9 * * 1-5'"
+    )
+    create.add_argument("--timezone", default="UTC", help="an IANA zone the cron is read in (default UTC)")
+    create.add_argument("--stack")
+    create.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is")
+    create.add_argument("--overlap", choices=["skip", "queue"], default="skip", help="while the previous run is active")
+    create.add_argument("--catch-up", choices=["skip", "once"], default="skip", help="for fire times missed in downtime")
+    create.add_argument("--paused", action="store_true", help="create it paused")
+    create.set_defaults(func=cmd_schedules_create)
+    for name, text in (
+        ("show", "a schedule with its next five fire times"),
+        ("pause", "stop firing (runs already started go on)"),
+        ("resume", "fire again from the next fire time"),
+        ("delete", "delete a schedule"),
+    ):
+        sub = schedules.add_parser(name, parents=[output], help=text)
+        sub.add_argument("schedule_id", type=int)
+        sub.set_defaults(func=cmd_schedules_act)
     return parser
 
 

@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "accounts",
     "runs",
     "stacks",
+    "schedules",
     "dashboard",
 ]
 
@@ -336,6 +337,9 @@ FLOWSITE_RECONCILE_SECONDS = env_float("FLOWSITE_RECONCILE_SECONDS", 5.0, minimu
 # How long a queued run may wait since it was last handed to the task broker before the sweeper
 # hands it over again (never handed over, or its task lost while the broker's queue is empty).
 FLOWSITE_REQUEUE_SECONDS = env_float("FLOWSITE_REQUEUE_SECONDS", 10.0, minimum=1.0)
+# Schedules (schedules.firing): a fire time older than this when a scheduler gets to it was missed
+# (no scheduler ran), and the schedule's catch-up policy decides whether it runs.
+FLOWSITE_SCHEDULE_MISFIRE_GRACE = env_float("FLOWSITE_SCHEDULE_MISFIRE_GRACE", 60.0, minimum=1.0)
 
 # django-q2 executes runs. A run longer than FLOWSITE_MAX_RUN_SECONDS is stopped by the
 # worker's task timeout; `retry` exceeds it so a long run is not delivered twice (and a

@@ -99,18 +99,7 @@ def trigger_or_replay(
         if existing is not None:
             return _replay(existing, idempotency_key, pipeline, stack, params), True
 
-    errors: dict[str, str] = {}
-    definition = PipelineDef.objects.filter(name=pipeline).order_by("-created_at", "-id").first()
-    if definition is None:
-        known = ", ".join(sorted(set(PipelineDef.objects.values_list("name", flat=True)))) or "none registered"
-        errors["pipeline"] = f"unknown pipeline {pipeline!r} (pipelines: {known})"
-    stack_row = _resolve_stack(stack, project, errors)
-    resolved: dict[str, Any] = {}
-    if definition is not None:
-        resolved, param_errors = resolve_params(definition.parameters, params)
-        errors.update({f"params.{name}" if name != "params" else name: reason for name, reason in param_errors.items()})
-    if errors:
-        raise TriggerError(errors)
+    definition, stack_row, resolved = check_request(project, pipeline, stack, params)
     # Local workers run only the code versions they have recorded; a remote job brings its own image.
     if stack_row.kind not in remote_kinds():
         missing = registry.unavailable(definition.name, definition.code_version)
@@ -144,6 +133,29 @@ def trigger_or_replay(
                 return _replay(existing, idempotency_key, pipeline, stack, params), True
         raise
     return run, False
+
+
+def check_request(
+    project: Project, pipeline: str, stack: Stack | str | None, params: Any
+) -> tuple[PipelineDef, Stack, dict[str, Any]]:
+    """The pipeline's latest definition, the stack and the resolved parameters a run would get.
+
+    TriggerError names each bad field (`pipeline`, `stack`, `params.<name>`); StackNotGranted comes first.
+    Schedules check what they are given here too, so a schedule takes exactly what a trigger takes.
+    """
+    errors: dict[str, str] = {}
+    definition = PipelineDef.objects.filter(name=pipeline).order_by("-created_at", "-id").first()
+    if definition is None:
+        known = ", ".join(sorted(set(PipelineDef.objects.values_list("name", flat=True)))) or "none registered"
+        errors["pipeline"] = f"unknown pipeline {pipeline!r} (pipelines: {known})"
+    stack_row = _resolve_stack(stack, project, errors)
+    resolved: dict[str, Any] = {}
+    if definition is not None:
+        resolved, param_errors = resolve_params(definition.parameters, params)
+        errors.update({f"params.{name}" if name != "params" else name: reason for name, reason in param_errors.items()})
+    if errors or definition is None or stack_row is None:
+        raise TriggerError(errors)
+    return definition, stack_row, resolved
 
 
 def _keyed_run(project: Project, key: str) -> Run | None:

@@ -45,3 +45,24 @@ def test_runs_list_benchmark_loads_the_production_server_without_errors(tmp_path
     assert "'too many clients': 0" in out
     if database.startswith("postgres"):
         assert out.count("of 2 (") == 3  # the peak, within gunicorn's 1 x 2 threads
+
+
+def test_schedules_benchmark_fires_with_two_schedulers_and_no_doubles(tmp_path):
+    # A scratch database of its own, as the runs list's bench has (PostgreSQL beside the suite's, or a file).
+    database = os.environ.get("DATABASE_URL", "")
+    scratch = (
+        f"{database}_schedules_bench" if database.startswith("postgres") else f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.schedules", "--fires", "6", "--every", "2"],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_DATABASE_URL": scratch},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "2 schedule(s) every 2 s, 2 schedulers, 2 workers" in out
+    assert "fire lateness (fire time -> fire and run committed), first 6 fires: p50 " in out
+    assert "doubles: 0 (fire times fired twice 0, runs claimed twice 0, runs without a fire 0)" in out

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, Prefetch, QuerySet
 from django.db.models.manager import BaseManager
 from django.urls import reverse
@@ -316,10 +317,31 @@ class StepRunSerializer(serializers.ModelSerializer):
 class RunDetailSerializer(RunSerializer):
     steps = StepRunSerializer(many=True, read_only=True)
     dag = serializers.JSONField(source="pipeline.dag", read_only=True, help_text="The graph of the code this run ran.")
+    schedule = serializers.SerializerMethodField(
+        help_text="The schedule that started the run (`id`) and the fire time it ran for (`fire_at`); null otherwise."
+    )
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "steps", "dag"]
+        fields = [
+            *RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "schedule", "steps", "dag",
+        ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"id": {"type": "integer"}, "fire_at": {"type": "string", "format": "date-time"}},
+            "required": ["id", "fire_at"],
+        }
+    )
+    def get_schedule(self, run: Run) -> dict[str, Any] | None:
+        # The fire row of the schedules app records the run it started (schedules.models.ScheduleFire).
+        try:
+            fire = run.schedule_fire
+        except ObjectDoesNotExist:
+            return None
+        return {"id": fire.schedule_id, "fire_at": _WHEN(fire.fire_at)}
 
 
 class TriggerSerializer(serializers.Serializer):

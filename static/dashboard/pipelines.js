@@ -1,6 +1,7 @@
 // Pipelines: each with its graph, recent outcomes and duration trend; one pipeline's trigger form.
 import { drawDag } from "./dag.js";
 import { ApiError, api, badge, canRun, duration, h, message, when } from "./lib.js";
+import { schedulesSection } from "./schedules.js";
 
 export async function pipelinesPage(root, me, project) {
   const pipelines = await api("pipelines/");
@@ -63,6 +64,7 @@ export async function pipelinePage(root, me, project, name) {
     h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.module} · recorded ${when(pipeline.created_at)}`),
     h("div", { class: "card dag-box" }, drawDag(pipeline.dag)),
     h("h2", {}, "Run it"), triggerForm(pipeline, stacks, me, project),
+    h("h2", {}, "Schedules"), schedulesSection(pipeline, stacks, me, project),
     h("h2", {}, "Recent runs"), recent);
   recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs)));
 }

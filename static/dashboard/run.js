@@ -50,6 +50,8 @@ export async function runPage(root, me, runId) {
       fact("Duration", duration(run.duration_seconds)), fact("Steps", stepsSummary(run)),
       run.cancelled_by || run.cancel_requested_at ? fact("Cancelled by", run.cancelled_by || "–", ` at ${when(run.cancel_requested_at)}`) : null,
       run.retry_of ? fact("Retry of", h("a", { href: `/runs/${run.retry_of}/` }, `#${run.retry_of}`)) : null,
+      run.schedule ? fact("Schedule", h("a", { href: `/pipelines/${encodeURIComponent(run.pipeline)}/#schedule-${run.schedule.id}`, id: "run-schedule" },
+        `schedule #${run.schedule.id}`), ` for ${when(run.schedule.fire_at)}`) : null,
       fact("Parameters", h("code", { class: "params" }, JSON.stringify(run.params)))));
     notice.replaceChildren(run.failure_message ? message(run.status === "cancelled" ? "info" : "error", run.failure_message) : "");
     const allowed = canRun(me, run.project);

@@ -1,7 +1,8 @@
-"""The web server (gunicorn) and a django-q2 worker cluster together, for one machine; Ctrl-C stops both.
+"""The web server (gunicorn), a django-q2 worker cluster and the scheduler together, for one machine;
+Ctrl-C stops them all.
 
-`--no-worker` serves the web tier alone, for a machine of a deployment whose workers run elsewhere
-(`manage.py qcluster` there).
+`--no-worker` serves the web tier alone, for a machine of a deployment whose workers and schedulers
+run elsewhere (`manage.py qcluster` and `manage.py scheduler` there).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ STOP_SECONDS = 30
 
 
 class Command(BaseCommand):
-    help = "Serve the portal and run a qcluster worker beside it until interrupted."
+    help = "Serve the portal and run a qcluster worker and a scheduler beside it until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("address", nargs="?", default="127.0.0.1:8000")
-        parser.add_argument("--no-worker", action="store_true", help="serve the web tier only")
+        parser.add_argument("--no-worker", action="store_true", help="serve the web tier only (no worker, no scheduler)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEVELOPER_PROFILE:
@@ -46,10 +47,12 @@ class Command(BaseCommand):
         processes = [web]
         if not options["no_worker"]:
             processes.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], start_new_session=True))
+            # Schedules fire from their own loop: django-q2's scheduler wakes only every 30 s or so.
+            processes.append(subprocess.Popen([sys.executable, "manage.py", "scheduler"], start_new_session=True))
         pids = ", ".join(str(p.pid) for p in processes)
         self.stdout.write(
             f"web server (gunicorn, {settings.FLOWSITE_WEB_WORKERS} x {settings.FLOWSITE_WEB_THREADS} threads)"
-            f"{' and worker cluster' if len(processes) > 1 else ''}: pids {pids}; Ctrl-C stops them"
+            f"{', worker cluster and scheduler' if len(processes) > 1 else ''}: pids {pids}; Ctrl-C stops them"
         )
         stopping = False
 
