@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -42,6 +43,52 @@ NEXT_AFTER = OpenApiParameter(
     response=[200],
     description="The sequence number of the last line sent: pass it as ?after= to get the lines that follow.",
 )
+
+
+LOG_PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "after", {"type": "integer", "minimum": 0}, description="Only lines after this sequence number (default 0)."
+    ),
+    OpenApiParameter("step", str, description="Only this step's lines."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES},
+        description="At most this many lines (default 1000).",
+    ),
+]
+LOG_COMPLETE = OpenApiParameter(
+    "X-Log-Complete",
+    {"type": "string", "enum": ["true", "false"]},
+    OpenApiParameter.HEADER,
+    response=[200],
+    description="true once the run has ended and every line was returned (`complete`).",
+)
+
+
+@dataclass
+class LogPage:
+    """One page of a run's log, which tail_run_logs answers as JSON and tail_run_logs_text as text."""
+
+    lines: list[dict[str, Any]]
+    next_after: int
+    run_status: str
+    complete: bool
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines, "next_after": self.next_after, "run_status": self.run_status, "complete": self.complete
+        }  # fmt: skip
+
+    def as_text(self) -> HttpResponse:
+        # Built here: DRF drops the Content-Type of an empty rendered body.
+        text = "".join(f"{line['text']}\n" for line in self.lines)
+        return self.with_headers(HttpResponse(text, content_type="text/plain; charset=utf-8"))
+
+    def with_headers(self, response: HttpResponse) -> HttpResponse:
+        # The cursor travels in headers too, so that plain-text tailing is not a dead end.
+        response["X-Next-After"] = str(self.next_after)
+        response["X-Log-Complete"] = "true" if self.complete else "false"
+        return response
 
 
 # A run shown alone or acted on comes with its related rows whole: cancel and retry read its stack and pipeline.
@@ -382,40 +429,41 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(s.ArtifactSerializer(artifacts.defer("data"), many=True, context={"request": request}).data)
 
     @extend_schema(
-        responses={
-            (200, "application/json"): s.LogPageSerializer,
-            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The lines' text, one per line."),
-        },
+        responses={(200, "application/json"): s.LogPageSerializer},
         filters=False,
-        parameters=[
-            OpenApiParameter(
-                "after", {"type": "integer", "minimum": 0}, description="Only lines after this sequence number (default 0)."
-            ),
-            OpenApiParameter("step", str, description="Only this step's lines."),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES},
-                description="At most this many lines (default 1000).",
-            ),
-            OpenApiParameter("format", str, enum=["json", "text"], description="text: plain lines."),
-            NEXT_AFTER,
-            OpenApiParameter(
-                "X-Log-Complete",
-                {"type": "string", "enum": ["true", "false"]},
-                OpenApiParameter.HEADER,
-                response=[200],
-                description="true once the run has ended and every line was returned (`complete`).",
-            ),
-        ],
+        parameters=[*LOG_PAGE_PARAMETERS, NEXT_AFTER, LOG_COMPLETE],
     )
     @action(
         detail=True,
         pagination_class=None,
         filter_backends=[],
+        # text/plain stays for the clients that asked for text here before tail_run_logs_text had its own address.
         renderer_classes=[renderers.JSONRenderer, PlainTextRenderer],
     )
     def logs(self, request: Request, pk: str) -> HttpResponse:
         """A page of log lines in order; follow `next_after` (or the X-Next-After header) to tail a live run."""
+        page = self._log_page(request)
+        if request.accepted_renderer.format == "text":
+            return page.as_text()
+        return page.with_headers(Response(s.LogPageSerializer(page.data()).data))
+
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The lines' text, one per line.")},
+        filters=False,
+        parameters=[*LOG_PAGE_PARAMETERS, NEXT_AFTER, LOG_COMPLETE],
+    )
+    @action(
+        detail=True,
+        url_path="logs/text",
+        pagination_class=None,
+        filter_backends=[],
+        # The body is written here; DRF renders only errors, which are the API's JSON like everywhere else.
+        content_negotiation_class=ErrorsAsJSON,
+    )
+    def logs_text(self, request: Request, pk: str) -> HttpResponse:
+        return self._log_page(request).as_text()
+
+    def _log_page(self, request: Request) -> LogPage:
         run = self._readable_run()
         after = _int_param(request, "after", 0, minimum=0)
         limit = _int_param(request, "limit", 1000, minimum=1, maximum=MAX_LOG_LINES)
@@ -424,23 +472,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         lines = LogLine.objects.filter(run=run, seq__gt=after).order_by("seq")
         if request.query_params.get("step"):
             lines = lines.filter(step=request.query_params["step"])
-        page = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        next_after = page[-1]["seq"] if page else after
-        complete = status_now in FINAL_RUN_STATES and not more
-        response: HttpResponse
-        if request.accepted_renderer.format == "text":
-            # Built here: DRF drops the Content-Type of an empty rendered body.
-            text = "".join(f"{line['text']}\n" for line in page)
-            response = HttpResponse(text, content_type="text/plain; charset=utf-8")
-        else:
-            data = {"lines": page, "next_after": next_after, "run_status": status_now, "complete": complete}
-            response = Response(s.LogPageSerializer(data).data)
-        # The cursor travels in headers too, so that plain-text tailing is not a dead end.
-        response["X-Next-After"] = str(next_after)
-        response["X-Log-Complete"] = "true" if complete else "false"
-        return response
+        rows = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return LogPage(
+            lines=rows,
+            next_after=rows[-1]["seq"] if rows else after,
+            run_status=status_now,
+            complete=status_now in FINAL_RUN_STATES and not more,
+        )
 
     @extend_schema(
         operation_id="runs_logs_download",

@@ -160,7 +160,7 @@ def test_text_pages_carry_their_cursor_in_headers(as_, long_run):
     client = as_("viewer")
     collected, after = [], 0
     while True:
-        response = client.get(f"/api/runs/{long_run.pk}/logs/", {"format": "text", "after": after, "limit": 5000})
+        response = client.get(f"/api/runs/{long_run.pk}/logs/text/", {"after": after, "limit": 5000})
         assert response.status_code == 200
         collected += response.content.decode().splitlines()
         after = int(response["X-Next-After"])
@@ -190,10 +190,17 @@ def test_the_schema_documents_the_download_and_the_cursor_headers(api, owner):
     }  # fmt: skip
     for code in ("400", "401", "404"):
         assert download["responses"][code]["content"] == {"application/json": {"schema": ERROR}}
+    # Each media type its own operation, so that a generated client parses each answer as what it is.
     page = paths["/api/runs/{id}/logs/"]["get"]["responses"]["200"]
-    assert page["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/LogPage"}
-    assert page["content"]["text/plain"]["schema"] == {"type": "string"}
+    assert page["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/LogPage"}}}
     assert {"X-Next-After", "X-Log-Complete"} <= set(page["headers"])
+    text = paths["/api/runs/{id}/logs/text/"]["get"]
+    assert text["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    assert text["responses"]["200"]["headers"]["X-Next-After"]["schema"] == {"type": "integer"}
+    assert {"X-Next-After", "X-Log-Complete"} <= set(text["responses"]["200"]["headers"])
+    assert {p["name"] for p in text["parameters"] if p["in"] == "query"} == {"after", "step", "limit"}
+    for code in ("400", "401", "404"):
+        assert text["responses"][code]["content"] == {"application/json": {"schema": ERROR}}
 
 
 def resident_bytes() -> int:
