@@ -55,4 +55,4 @@ bench: setup
 	$(BIN)/python -m bench.dashboard
 
 clean:
-	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache
+	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache .cache
