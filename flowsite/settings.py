@@ -304,6 +304,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Each operation's id beside its path: the name it has in a generated client (cancel_run, tail_run_logs).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "displayOperationId": True},
     "COMPONENT_SPLIT_REQUEST": True,
     # PATCH bodies are documented like PUT bodies: a partial member update without a role is refused.
     "COMPONENT_SPLIT_PATCH": False,
