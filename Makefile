@@ -61,4 +61,4 @@ bench: setup
 	$(BIN)/python -m bench.schedules
 
 clean:
-	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache
+	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache .cache

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from django.utils import timezone
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from runs.models import Role
 
 from .models import ApiToken
 
@@ -32,8 +34,16 @@ class IssuedTokenSerializer(ApiTokenSerializer):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your tokens", description="Your personal API tokens, revoked ones too; never their keys."
+    ),
+    retrieve=extend_schema(summary="Get a token", description="One of your tokens: when it was used, when it expires."),
+)
 class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your personal API tokens. Create one to get its key (shown once); delete one to revoke it."""
+
+    api_resource = "token"
 
     serializer_class = ApiTokenSerializer
     pagination_class = None
@@ -43,7 +53,12 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return ApiToken.objects.none()
         return ApiToken.objects.filter(user=self.request.user)
 
-    @extend_schema(request=ApiTokenSerializer, responses={201: IssuedTokenSerializer})
+    @extend_schema(
+        summary="Create a token",
+        description="Returns the new key once: store it. Only a signed-in session creates tokens, never a token.",
+        request=ApiTokenSerializer,
+        responses={201: IssuedTokenSerializer},
+    )
     def create(self, request: Request) -> Response:
         if isinstance(request.auth, ApiToken):
             # A token that could mint tokens would outlive its own revocation through them.
@@ -57,10 +72,21 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         token.key = key  # type: ignore[attr-defined]
         return Response(IssuedTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        operation_id="revoke_token",
+        summary="Revoke a token",
+        description="The token stops working at once; it stays listed, with when it was revoked.",
+        responses={204: None},
+    )
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         self.get_object().revoke()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyProjectSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, help_text="Your role in it.")
 
 
 class MeSerializer(serializers.Serializer):
@@ -70,15 +96,21 @@ class MeSerializer(serializers.Serializer):
         help_text="Staff with the permission to view or change stacks: they see every stack, check it, and open "
         "its page in the admin."
     )
-    projects = serializers.ListField(child=serializers.DictField(), help_text="slug, name and your role in each.")
+    projects = MyProjectSerializer(many=True, help_text="The projects you belong to, with your role in each.")
 
 
 class MeView(APIView):
     """Who you are: your name, whether you are staff, and your projects with your role in each."""
 
-    @extend_schema(responses=MeSerializer)
+    api_resource = "me"
+
+    @extend_schema(
+        summary="Who you are",
+        description="Your username, whether you are staff, and your projects with your role in each.",
+        responses=MeSerializer,
+    )
     def get(self, request: Request) -> Response:
-        from runs.models import Membership, Project, Role
+        from runs.models import Membership, Project
         from stacks.models import can_see_all_stacks
 
         user = request.user

@@ -56,5 +56,5 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "'Token <key>' or 'Bearer <key>', with a key from POST /api/tokens/.",
+            "description": "`Token <key>` or `Bearer <key>`, with a key from POST /api/tokens/.",
         }

@@ -54,7 +54,7 @@ def rss() -> int:
 def measure(client: APIClient, run: Run, fmt: str) -> tuple[float, int, int, int]:
     """Seconds, bytes and lines of one download, and how far resident memory rose above where it began."""
     start, before = time.perf_counter(), rss()
-    response = client.get(f"/api/runs/{run.pk}/logs/download/", {"format": fmt})
+    response = client.get(f"/api/runs/{run.pk}/logs/download/", {"file_format": fmt})
     assert response.status_code == 200 and response.streaming
     size = lines = peak = 0
     for chunk in response.streaming_content:

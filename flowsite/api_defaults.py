@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -11,6 +12,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404
 from drf_spectacular import openapi
+from drf_spectacular.drainage import warn
+from drf_spectacular.plumbing import get_doc
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, filters, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -124,6 +128,57 @@ class CursorPagination(pagination.CursorPagination):
                 }  # fmt: skip
         return parameters
 
+    def get_paginated_response(self, data: Any) -> Response:
+        next_link, previous_link = self.get_next_link(), self.get_previous_link()
+        # The cursors themselves beside the links, so that a client passes one back as `cursor` without
+        # taking a URL apart.
+        return Response(
+            {
+                "next": next_link,
+                "next_cursor": self._cursor_of(next_link),
+                "previous": previous_link,
+                "previous_cursor": self._cursor_of(previous_link),
+                "results": data,
+            }
+        )
+
+    def _cursor_of(self, link: str | None) -> str | None:
+        if link is None:
+            return None
+        return parse_qs(urlsplit(link).query).get(self.cursor_query_param, [None])[0]
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        def link(cursor: str, which: str) -> dict[str, Any]:
+            return {
+                "type": "string",
+                "nullable": True,
+                "format": "uri",
+                "example": f"https://flowsite.example.com/api/runs/?{self.cursor_query_param}={cursor}",
+                "description": f"The {which} page's address; null if there is none. `{which}_cursor` holds its "
+                "cursor alone.",
+            }
+
+        def cursor(example: str, which: str) -> dict[str, Any]:
+            return {
+                "type": "string",
+                "nullable": True,
+                "example": example,
+                "description": f"Pass as `{self.cursor_query_param}` (with the same filters) for the {which} page; "
+                "null if there is none.",
+            }
+
+        return {
+            "type": "object",
+            "required": ["next", "next_cursor", "previous", "previous_cursor", "results"],
+            "properties": {
+                "next": link("cD0yMDI2LTExLTMwKzExJTNBMDA%3D", "next"),
+                "next_cursor": cursor("cD0yMDI2LTExLTMwKzExJTNBMDA=", "next"),
+                "previous": link("cj0xJnA9MjAyNi0xMS0zMCsxMSUzQTAw", "previous"),
+                "previous_cursor": cursor("cj0xJnA9MjAyNi0xMS0zMCsxMSUzQTAw", "previous"),
+                "results": schema,
+            },
+        }
+
     def decode_cursor(self, request: Any) -> Any:
         try:
             return super().decode_cursor(request)
@@ -139,38 +194,102 @@ class CursorPagination(pagination.CursorPagination):
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    message = serializers.CharField(allow_blank=True)
-    fields = serializers.DictField(child=serializers.CharField(), help_text="Each bad input and why.")
+    status = serializers.IntegerField(help_text="The HTTP status, repeated.")
+    code = serializers.CharField(help_text="What went wrong, as a word a program can test: invalid, not_found...")
+    message = serializers.CharField(allow_blank=True, help_text="What went wrong, for a person.")
+    fields = serializers.DictField(
+        child=serializers.CharField(), help_text="Each bad input and why; empty when no one input is to blame."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
+    """Every error the API answers, whatever the operation: {"error": {...}}."""
+
     error = ErrorDetailSerializer()
 
 
+def error_response(description: str, serializer: type[serializers.Serializer] = ErrorSerializer) -> OpenApiResponse:
+    """An error a view documents beyond the ones every operation of its kind can answer (see AutoSchema)."""
+    return OpenApiResponse(serializer, description=description)
+
+
 class AutoSchema(openapi.AutoSchema):
-    """Every operation documents the error body it can answer with, not only its success."""
+    """Every operation documents the errors it can answer, in the one `Error` shape, and no other.
+
+    Derived from what the operation takes: 401 and 429 (token guessing is throttled) for all; 400 where a body,
+    a query or a path parameter can be malformed (flowsite.url_guard refuses a NUL anywhere in the address);
+    404 where the path names an object; 403 for every change (a role, or a session's CSRF check). Anything else
+    (a 409, a 403 on a read, a 422) a view declares itself with `error_response`; a derived one it cannot answer
+    it names in `errors_not_answered`.
+
+    Names: operation ids from the view's `api_resource` (see get_operation_id); every operation needs a summary
+    and a description of its own (extend_schema or the action's docstring), or the schema warns and
+    `spectacular --fail-on-warn` fails."""
 
     ERROR_CODES = {
         "400": "Bad input: `fields` names each field and the reason.",
         "401": "Not signed in, or the token is invalid.",
         "403": "Signed in, but your role does not allow this.",
         "404": "No such object, or not one you can see.",
+        "429": "Too many requests with invalid tokens from your address: wait and try again.",
     }
+
+    # What each standard action does to the view's `api_resource`: list_runs, get_run, create_project...
+    VERBS = {
+        "list": "list_{many}",
+        "retrieve": "get_{one}",
+        "create": "create_{one}",
+        "update": "update_{one}",
+        "partial_update": "patch_{one}",
+        "destroy": "delete_{one}",
+    }
+
+    def get_operation_id(self) -> str:
+        """`verb_resource`, as a person would name the call in a generated client: cancel_run, list_runs.
+
+        The resource is the view's `api_resource` ("run", or ("run", "runs") where the plural is not an s away);
+        an extra action is named for itself (`cancel` -> cancel_run). `extend_schema(operation_id=...)` names
+        the calls that read better otherwise (trigger_run, tail_run_logs)."""
+        resource = getattr(self.view, "api_resource", None)
+        if resource is None:
+            warn(f"{type(self.view).__name__} has no api_resource: its operations would get generated names")
+            return super().get_operation_id()
+        one, many = (resource, f"{resource}s") if isinstance(resource, str) else resource
+        action = getattr(self.view, "action", None) or ("retrieve" if self.method == "GET" else self.method.lower())
+        return self.VERBS.get(action, f"{action}_{{one}}").format(one=one, many=many)
+
+    def get_summary(self) -> str | None:
+        warn(f"{self.method} {self.path} has no summary: give it one with extend_schema(summary=...)")
+        return None
+
+    def get_description(self) -> str:
+        # Each operation its own words: the view's docstring, which DRF would repeat on every one, is not used.
+        action = getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+        description = get_doc(action) if action is not None else ""
+        if not description:
+            warn(f"{self.method} {self.path} has no description of its own: give it a docstring or extend_schema")
+        return description
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        codes = dict(self.ERROR_CODES)
-        if self.method != "GET":
-            codes["409"] = "The object's state does not allow this (a finished run, a project's last owner)."
-        for code, description in codes.items():
+        for code in self._error_codes():
             if code not in responses:
-                response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
-                responses[code] = {**response, "description": description}
-        return responses
+                response = self._get_response_for_code(ErrorSerializer, code, ["application/json"], direction)
+                responses[code] = {**response, "description": self.ERROR_CODES[code]}
+        return dict(sorted(responses.items()))
+
+    def _error_codes(self) -> list[str]:
+        parameters = self._get_parameters()
+        codes = ["401", "429"]
+        if self._get_request_body() or any(p["in"] in ("path", "query") for p in parameters):
+            codes.append("400")
+        if self.method not in ("GET", "HEAD", "OPTIONS"):
+            codes.append("403")
+        if any(p["in"] == "path" for p in parameters):
+            codes.append("404")
+        return [code for code in codes if code not in getattr(self.view, "errors_not_answered", ())]
 
 
 class StrictOrderingFilter(filters.OrderingFilter):

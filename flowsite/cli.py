@@ -269,7 +269,7 @@ def _download_log(client: Client, args: argparse.Namespace) -> int:
     """The whole log as it stands, in one streamed download, to stdout or to a file."""
     if args.follow:
         raise CliError("--follow tails the log as it is written; --all and --output take it as it stands", EXIT_REFUSED)
-    query = {"format": args.format or ("ndjson" if args.json else "text")}
+    query = {"file_format": args.format or ("ndjson" if args.json else "text")}
     if args.step:
         query["step"] = args.step
     path = f"runs/{args.run_id}/logs/download/"

@@ -145,7 +145,7 @@ class Reporter(RunObserver):
 
     def artifact(self, step_name: str, name: str, uri: str, size: int, digest: str, type_name: str) -> None:
         event = {"kind": "artifact", "step": step_name, "name": name, "uri": uri, "size": size, "digest": digest}
-        self._push({**event, "type": type_name, "at": _now()})
+        self._push({**event, "value_type": type_name, "at": _now()})
 
     def should_stop(self) -> bool:
         return self._stop.is_set()

@@ -295,12 +295,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Flowsite API",
-    "DESCRIPTION": "Trigger, watch, cancel and retry ML pipeline runs. Authenticate with 'Authorization: Token <key>'.",
+    # In backticks: Swagger UI reads the description as Markdown, where a bare <key> is an HTML tag and vanishes.
+    "DESCRIPTION": (
+        "Trigger, watch, cancel and retry ML pipeline runs. Authenticate with the header `Authorization: Token <key>`, "
+        "with a key from create_token (POST /api/tokens/) or the portal. Generated clients: see the README."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Each operation's id beside its path: the name it has in a generated client (cancel_run, tail_run_logs).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "displayOperationId": True},
     "COMPONENT_SPLIT_REQUEST": True,
     # PATCH bodies are documented like PUT bodies: a partial member update without a role is refused.
     "COMPONENT_SPLIT_PATCH": False,
@@ -308,6 +314,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "runs.models.RunStatus",
         "StepStatusEnum": "runs.models.StepStatus",
         "RoleEnum": "runs.models.Role",
+        "StreamEnum": "runs.models.LogStream",
     },
 }
 # API bodies are small JSON; a larger one is refused with a 400 before it is read into memory.

@@ -406,6 +406,14 @@ class RunEvent(models.Model):
         return f"{self.old_status or '-'} -> {self.new_status}"
 
 
+class LogStream(models.TextChoices):
+    """Where a log line came from: the step's stdout, its stderr, or a `logging` record."""
+
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    LOGGING = "logging"
+
+
 class LogLine(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
     step = models.CharField(max_length=200, blank=True)

@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -143,9 +143,34 @@ class ScheduleFilter(django_filters.FilterSet):
         fields = ["project", "pipeline", "paused"]
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List schedules",
+        description="The schedules of the projects you belong to, each with its next five fire times.",
+    ),
+    retrieve=extend_schema(summary="Get a schedule", description="One schedule of a project you belong to."),
+    create=extend_schema(
+        summary="Create a schedule",
+        description="Members and owners. Pipeline, stack and parameters are checked as a trigger checks them; "
+        "a stack not granted to the project is a 403.",
+    ),
+    update=extend_schema(
+        summary="Replace a schedule", description="Members and owners; the project never changes."
+    ),
+    partial_update=extend_schema(
+        summary="Change a schedule", description="Members and owners; fields left out keep their values."
+    ),
+    destroy=extend_schema(
+        summary="Delete a schedule", description="Members and owners; runs it started are kept."
+    ),
+    pause=extend_schema(summary="Pause a schedule"),
+    resume=extend_schema(summary="Resume a schedule"),
+    fires=extend_schema(operation_id="list_schedule_fires", summary="List a schedule's recent fires"),
+)
 class ScheduleViewSet(viewsets.ModelViewSet):
     """Schedules of the projects you belong to, with their next fire times; pause, resume and recent fires."""
 
+    api_resource = "schedule"
     serializer_class = ScheduleSerializer
     permission_classes = [permissions.IsAuthenticated, ProjectRole]
     filter_backends = [DjangoFilterBackend]

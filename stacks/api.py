@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from flowsite.api_defaults import Conflict
+from flowsite.api_defaults import Conflict, error_response
 from runs.models import Project
 
 from .models import Stack, can_see_all_stacks, too_short_to_mask
@@ -93,10 +93,35 @@ PROJECT_FILTER = OpenApiParameter(
 )
 
 
-@extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
+@extend_schema_view(
+    list=extend_schema(
+        summary="List stacks",
+        description="The stacks your projects may run on (never their secrets); staff who manage stacks see all.",
+        parameters=[PROJECT_FILTER],
+    ),
+    retrieve=extend_schema(
+        summary="Get a stack", description="One stack: its kind, config and the projects granted it."
+    ),
+    create=extend_schema(
+        summary="Create a stack",
+        description="Staff with the permission to add stacks: the config is checked against its kind's schema.",
+    ),
+    update=extend_schema(summary="Replace a stack", description="Staff with the permission to change stacks."),
+    partial_update=extend_schema(
+        summary="Change some of a stack's fields",
+        description="Staff with the permission to change stacks; fields left out keep their values.",
+    ),
+    destroy=extend_schema(
+        summary="Delete a stack",
+        description="Only a stack no run used: history keeps where each run ran.",
+        responses={204: None, 409: error_response("The stack has runs: it cannot be deleted.")},
+    ),
+)
 class StackViewSet(viewsets.ModelViewSet):
     """Where runs execute. You see the stacks your projects may run on (never their secrets); staff with
     the stacks permissions see and manage all of them, and grant them to projects."""
+
+    api_resource = "stack"
 
     serializer_class = StackSerializer
     permission_classes = [permissions.IsAuthenticated, StackPermissions]
@@ -124,7 +149,7 @@ class StackViewSet(viewsets.ModelViewSet):
         except ProtectedError:
             raise Conflict(f"stack {instance.name!r} has runs; it cannot be deleted") from None
 
-    @extend_schema(request=None, responses={200: StackValidationSerializer})
+    @extend_schema(summary="Check a stack", request=None, responses={200: StackValidationSerializer})
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated, MaySeeAllStacks])
     def validate(self, request: Request, pk: str) -> Response:
         """Whether runs can go to this stack now, and if not, why."""

@@ -21,18 +21,19 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import authentication, exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from flowsite.api_defaults import error_response
 from flowsite.api_parsers import JSONParser
 from flowsite.engine import ExecutionResult
 from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
-from ..models import ACTIVE_RUN_STATES, Run, RunStatus, RunToken
+from ..models import ACTIVE_RUN_STATES, LogStream, Run, RunStatus, RunToken
 from ..recording import ArtifactRow, BatchWriter
 
 MAX_EVENTS = 10_000
@@ -111,13 +112,14 @@ class StepResultSerializer(serializers.Serializer):
     cache_key = serializers.CharField(allow_null=True, required=False, max_length=64)
 
 
+@extend_schema_serializer(deprecate_fields=["type"])
 class ReportEventSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["start", "finish", "log", "artifact"])
     at = serializers.DateTimeField()
     step = serializers.CharField(allow_blank=True, max_length=200)
     attempt = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, required=False)
     result = StepResultSerializer(required=False)
-    stream = serializers.ChoiceField(choices=["stdout", "stderr", "logging"], required=False)
+    stream = serializers.ChoiceField(choices=LogStream.choices, required=False)
     level = LogLevelField(allow_blank=True, required=False)
     # No length limit: the writer cuts a long line with a marker, as for local runs.
     text = StorableTextField(allow_blank=True, trim_whitespace=False, required=False)
@@ -125,7 +127,13 @@ class ReportEventSerializer(serializers.Serializer):
     uri = serializers.CharField(max_length=1000, required=False)
     size = serializers.IntegerField(min_value=0, max_value=MAX_SIZE, required=False)
     digest = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    type = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    value_type = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="The Python type of the artifact's value."
+    )
+    # What runners sent before value_type: a job started from an older image still reports with it.
+    type = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="The older name of value_type."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         required = {"start": ["attempt"], "finish": ["result"], "log": ["stream", "level", "text"],
@@ -195,9 +203,16 @@ def _as_event(event: dict[str, Any]) -> tuple[Any, ...]:
         "artifact",
         ArtifactRow(
             step=step, name=event["name"], uri=event["uri"], size=event["size"],
-            digest=event.get("digest", ""), type=event.get("type", ""), data=None, created_at=at,
+            digest=event.get("digest", ""), type=event.get("value_type", event.get("type", "")), data=None,
+            created_at=at,
         ),
     )  # fmt: skip
+
+
+# A run token opens only its own run while it is active: any other run, known or not, is a 403 (a 404 is only
+# for an address that names no run at all); run tokens are not throttled like personal tokens.
+NOT_ANSWERED = ("429",)
+REFUSED = error_response("The token is for another run, or the run has ended.")
 
 
 class RemoteRunView(APIView):
@@ -205,8 +220,14 @@ class RemoteRunView(APIView):
 
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [OwnRunWhileActive]
+    errors_not_answered = NOT_ANSWERED
+    api_resource = "remote_run"
 
-    @extend_schema(responses=RemoteRunSerializer)
+    @extend_schema(
+        summary="Get the run to execute",
+        description="For a remote runner, with its run token: the pipeline, parameters, and whether to stop.",
+        responses={200: RemoteRunSerializer, 403: REFUSED},
+    )
     def get(self, request: Request, pk: str) -> Response:
         run = Run.objects.select_related("pipeline", "project", "stack").get(pk=pk)
         data = {
@@ -230,8 +251,15 @@ class RemoteSecretsView(APIView):
 
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [OwnRunWhileActive]
+    errors_not_answered = NOT_ANSWERED
+    api_resource = "remote_run"
 
-    @extend_schema(responses=RemoteSecretsSerializer)
+    @extend_schema(
+        operation_id="get_remote_run_secrets",
+        summary="Get the run's secrets",
+        description="For a remote runner, with its run token: the stack's secrets, kept out of the job's spec.",
+        responses={200: RemoteSecretsSerializer, 403: REFUSED},
+    )
     def get(self, request: Request, pk: str) -> Response:
         run = Run.objects.select_related("stack").get(pk=pk)
         return Response({"secrets": dict(run.stack.secrets)})
@@ -243,8 +271,17 @@ class RemoteReportView(APIView):
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [OwnRunWhileActive]
     parser_classes = [JSONParser]
+    errors_not_answered = NOT_ANSWERED
+    api_resource = "remote_run"
 
-    @extend_schema(request=ReportSerializer, responses=ReplySerializer)
+    @extend_schema(
+        operation_id="report_remote_run",
+        summary="Report a run's progress",
+        description="For a remote runner, with its run token: step events, log lines and artifacts, in order; the "
+        "reply says whether to stop. A batch sent again (same runner and batch) is recorded once.",
+        request=ReportSerializer,
+        responses={200: ReplySerializer, 403: REFUSED},
+    )
     def post(self, request: Request, pk: str) -> Response:
         serializer = ReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -11,15 +11,17 @@ from django.db.models.manager import BaseManager
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from flowsite.api_defaults import ErrorDetailSerializer
 from stacks.models import Stack
 from stacks.registry import remote_kinds
 
 from .. import registry
 from ..models import (
-    FINAL_STEP_STATES, Artifact, Membership, PipelineDef, Project, Role, Run, RunEvent, StepRun, StepStatus,
+    FINAL_STEP_STATES, Artifact, LogStream, Membership, PipelineDef, Project, Role, Run, RunEvent, RunStatus, StepRun,
+    StepStatus,
 )  # fmt: skip
 
 
@@ -121,8 +123,103 @@ class MembershipRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+# A run's parameters: names to JSON values (Python `dict[str, Any]`, TypeScript `Record<string, unknown>`).
+JSON_MAP = {"type": "object", "additionalProperties": {}}
+
+
+@extend_schema_field(JSON_MAP)
+class ParamsField(serializers.JSONField):
+    """Run parameters, names to any JSON values."""
+
+
+JSON_TYPES = ["string", "integer", "number", "boolean", "array", "object"]
+
+
+@extend_schema_serializer(deprecate_fields=["type"])
+class ParameterSpecSerializer(serializers.Serializer):
+    """A run parameter the pipeline's steps read: what a trigger may set."""
+
+    name = serializers.CharField()
+    json_type = serializers.ChoiceField(
+        choices=JSON_TYPES, allow_null=True, help_text="The JSON type of its value; null when any JSON value is taken."
+    )
+    type = serializers.CharField(allow_blank=True, help_text="The older name of json_type, empty for any JSON value.")
+    required = serializers.BooleanField(help_text="True when it has no default: a trigger must set it.")
+    default = serializers.JSONField(allow_null=True, help_text="The value a trigger that leaves it out gets.")
+    default_repr = serializers.CharField(
+        allow_blank=True, help_text="The default as the code wrote it, where JSON cannot hold it; empty otherwise."
+    )
+    steps = serializers.ListField(child=serializers.CharField(), help_text="The steps that read it.")
+
+
+def parameter_specs(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored parameter list as the API shows it (one key more: `json_type`, null for any JSON)."""
+    return [{**spec, "json_type": spec.get("type") or None} for spec in parameters]
+
+
+@extend_schema_field({"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["input_hash", "custom"]}]})
+class CacheSettingField(serializers.JSONField):
+    pass
+
+
+class DagNodeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    group = serializers.CharField(allow_null=True, help_text="The step group it runs in, on one machine; null if none.")
+    inputs = serializers.ListField(child=serializers.CharField())
+    outputs = serializers.ListField(child=serializers.CharField())
+    upstream = serializers.ListField(child=serializers.CharField(), help_text="The steps whose outputs it reads.")
+    retry = serializers.IntegerField(help_text="How many times a failure is retried.")
+    timeout = serializers.FloatField(allow_null=True, help_text="Seconds an attempt may take; null: no limit.")
+    cache = CacheSettingField(help_text='true, false, "input_hash", or "custom" for a function of its own.')
+    conditional = serializers.BooleanField(help_text="True when a condition decides whether it runs.")
+    tags = serializers.DictField(child=serializers.CharField())
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 2,
+        "maxItems": 2,
+        "description": "[producer, consumer]: the consumer reads an output of the producer.",
+    }
+)
+class EdgeField(serializers.ListField):
+    child = serializers.CharField()
+
+
+class DagGroupSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField(), help_text="Its steps, in the order they run.")
+
+
+class DagSerializer(serializers.Serializer):
+    """The pipeline's graph: steps in the order they run, producer -> consumer edges, and the step groups."""
+
+    nodes = DagNodeSerializer(many=True)
+    edges = serializers.ListField(child=EdgeField())
+    groups = DagGroupSerializer(many=True)
+
+
+def dag_for_api(dag: dict[str, Any]) -> dict[str, Any]:
+    """The stored graph with its step groups listed (computed, so older stored graphs have them too)."""
+    groups: dict[str, list[str]] = {}
+    for node in dag.get("nodes", []):
+        if node.get("group"):
+            groups.setdefault(node["group"], []).append(node["name"])
+    return DagSerializer(
+        {
+            "nodes": dag.get("nodes", []),
+            "edges": dag.get("edges", []),
+            "groups": [{"name": name, "steps": steps} for name, steps in groups.items()],
+        }
+    ).data
+
+
 class PipelineSerializer(serializers.ModelSerializer):
     runs_url = serializers.SerializerMethodField()
+    dag = serializers.SerializerMethodField()
+    parameters = serializers.SerializerMethodField(help_text="The run parameters its steps read.")
     unavailable_on = serializers.SerializerMethodField(
         help_text="Stacks this version cannot run on, each with the reason (no worker has its code); "
         "a trigger there answers 409. Empty when it can run everywhere."
@@ -134,6 +231,14 @@ class PipelineSerializer(serializers.ModelSerializer):
             "name", "description", "code_version", "module", "dag", "parameters", "created_at", "runs_url",
             "unavailable_on",
         ]  # fmt: skip
+
+    @extend_schema_field(DagSerializer)
+    def get_dag(self, definition: PipelineDef) -> dict[str, Any]:
+        return dag_for_api(definition.dag)
+
+    @extend_schema_field(ParameterSpecSerializer(many=True))
+    def get_parameters(self, definition: PipelineDef) -> list[dict[str, Any]]:
+        return parameter_specs(definition.parameters)
 
     def get_runs_url(self, definition: PipelineDef) -> str:
         return self.context["request"].build_absolute_uri(reverse("pipeline-run-list", args=[definition.name]))
@@ -238,8 +343,19 @@ class RunSerializer(serializers.ModelSerializer):
     pipeline = serializers.CharField(source="pipeline.name", read_only=True)
     code_version = serializers.CharField(source="pipeline.code_version", read_only=True)
     stack = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    cancelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    params = ParamsField(read_only=True, help_text="The run's parameters, with the defaults it ran with.")
+    triggered_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="The username of who triggered it; null when no user did, or the user has been deleted.",
+    )
+    cancelled_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="The username of who asked to cancel it; null if nobody did, or the user was deleted.",
+    )
     failure_reason = serializers.CharField(read_only=True, help_text="Why the run ended unsuccessfully; empty otherwise.")
     remote_console_url = serializers.CharField(read_only=True, help_text="The job's page for remote runs; empty otherwise.")
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
@@ -316,7 +432,7 @@ class StepRunSerializer(serializers.ModelSerializer):
 
 class RunDetailSerializer(RunSerializer):
     steps = StepRunSerializer(many=True, read_only=True)
-    dag = serializers.JSONField(source="pipeline.dag", read_only=True, help_text="The graph of the code this run ran.")
+    dag = serializers.SerializerMethodField(help_text="The graph of the code this run ran.")
     schedule = serializers.SerializerMethodField(
         help_text="The schedule that started the run (`id`) and the fire time it ran for (`fire_at`); null otherwise."
     )
@@ -326,6 +442,10 @@ class RunDetailSerializer(RunSerializer):
             *RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "schedule", "steps", "dag",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(DagSerializer)
+    def get_dag(self, run: Run) -> dict[str, Any]:
+        return dag_for_api(run.pipeline.dag)
 
     @extend_schema_field(
         {
@@ -348,12 +468,41 @@ class TriggerSerializer(serializers.Serializer):
     project = serializers.SlugField(help_text="The project's slug.")
     pipeline = serializers.CharField(max_length=200)
     stack = serializers.CharField(max_length=100, required=False, allow_blank=True, help_text="Default stack if empty.")
-    params = serializers.DictField(required=False, default=dict, help_text="Run parameters; defaults fill the rest.")
+    params = serializers.DictField(
+        child=serializers.JSONField(), required=False, default=dict, help_text="Run parameters; defaults fill the rest."
+    )
+
+
+# An event's statuses are the run's for the run's own events and the step's for a step's.
+RUN_OR_STEP_STATUS = [{"$ref": "#/components/schemas/RunStatusEnum"}, {"$ref": "#/components/schemas/StepStatusEnum"}]
+
+
+@extend_schema_field({"anyOf": RUN_OR_STEP_STATUS})
+class EventStatusField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"anyOf": [*RUN_OR_STEP_STATUS, {"type": "string", "enum": [""]}]})
+class EventOldStatusField(serializers.CharField):
+    """Empty for the event that created the run."""
 
 
 class RunEventSerializer(serializers.ModelSerializer):
     step = serializers.CharField(source="step.name", read_only=True, allow_null=True, default=None)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    old_status = EventOldStatusField(
+        read_only=True,
+        help_text="A run status for the run's events (`step` null), a step status for a step's; empty for the "
+        "event that created the run.",
+    )
+    new_status = EventStatusField(
+        read_only=True, help_text="A run status for the run's events (`step` null), a step status for a step's."
+    )
+    actor = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="The username of who caused it (a trigger, a cancel); null for the system's own changes.",
+    )
 
     class Meta:
         model = RunEvent
@@ -361,13 +510,19 @@ class RunEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(deprecate_fields=["type"])
 class ArtifactSerializer(serializers.ModelSerializer):
+    value_type = serializers.CharField(source="type", read_only=True, help_text="The Python type of the stored value.")
+    type = serializers.CharField(read_only=True, help_text="The older name of value_type.")
     download_url = serializers.SerializerMethodField()
     storage = serializers.SerializerMethodField()
 
     class Meta:
         model = Artifact
-        fields = ["id", "run", "step", "name", "type", "size", "digest", "storage", "created_at", "download_url"]
+        fields = [
+            "id", "run", "step", "name", "value_type", "type", "size", "digest", "storage", "created_at",
+            "download_url",
+        ]  # fmt: skip
         read_only_fields = fields
 
     def get_download_url(self, artifact: Artifact) -> str:
@@ -381,8 +536,11 @@ class ArtifactSerializer(serializers.ModelSerializer):
 class LogLineSerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="The line's place in the run's log, from 1.")
     step = serializers.CharField(help_text="The step that wrote it; empty for the run's own lines.")
-    stream = serializers.CharField(help_text="stdout, stderr or logging.")
-    level = serializers.CharField()
+    stream = serializers.ChoiceField(choices=LogStream.choices)
+    level = serializers.CharField(
+        help_text="Not closed: DEBUG, INFO, WARNING, ERROR or CRITICAL, or a custom logging level's name (at most "
+        "16 characters). Printed lines are INFO, stderr lines WARNING."
+    )
     text = serializers.CharField()
     at = serializers.DateTimeField(help_text="When it was written, in ISO 8601 with its offset.")
 
@@ -390,5 +548,19 @@ class LogLineSerializer(serializers.Serializer):
 class LogPageSerializer(serializers.Serializer):
     lines = LogLineSerializer(many=True)
     next_after = serializers.IntegerField(help_text="Pass as ?after= to get the lines that follow.")
-    run_status = serializers.CharField()
+    run_status = serializers.ChoiceField(
+        choices=RunStatus.choices, help_text="The run's status when the page was read."
+    )
     complete = serializers.BooleanField(help_text="True once the run has ended and every line was returned.")
+
+
+class RunConflictDetailSerializer(ErrorDetailSerializer):
+    run_status = serializers.ChoiceField(
+        choices=RunStatus.choices, help_text="The run's status when the action was refused: what to act on next."
+    )
+
+
+class RunConflictSerializer(serializers.Serializer):
+    """The standard error with the run's status: a cancel or retry the run's state refuses (a 409)."""
+
+    error = RunConflictDetailSerializer()

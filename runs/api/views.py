@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -10,14 +11,14 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, negotiation, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from flowsite.api_defaults import (
-    Conflict, CursorPagination, ErrorSerializer, Refused, StrictOrderingFilter, Unprocessable,
+    Conflict, CursorPagination, Refused, StrictOrderingFilter, Unprocessable, error_response,
 )  # fmt: skip
 
 from ..models import (
@@ -40,8 +41,56 @@ NEXT_AFTER = OpenApiParameter(
     int,
     OpenApiParameter.HEADER,
     response=[200],
+    required=True,
     description="The sequence number of the last line sent: pass it as ?after= to get the lines that follow.",
 )
+
+
+LOG_PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "after", {"type": "integer", "minimum": 0}, description="Only lines after this sequence number (default 0)."
+    ),
+    OpenApiParameter("step", str, description="Only this step's lines."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES},
+        description="At most this many lines (default 1000).",
+    ),
+]
+LOG_COMPLETE = OpenApiParameter(
+    "X-Log-Complete",
+    {"type": "string", "enum": ["true", "false"]},
+    OpenApiParameter.HEADER,
+    response=[200],
+    required=True,
+    description="true once the run has ended and every line was returned (`complete`).",
+)
+
+
+@dataclass
+class LogPage:
+    """One page of a run's log, which tail_run_logs answers as JSON and tail_run_logs_text as text."""
+
+    lines: list[dict[str, Any]]
+    next_after: int
+    run_status: str
+    complete: bool
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines, "next_after": self.next_after, "run_status": self.run_status, "complete": self.complete
+        }  # fmt: skip
+
+    def as_text(self) -> HttpResponse:
+        # Built here: DRF drops the Content-Type of an empty rendered body.
+        text = "".join(f"{line['text']}\n" for line in self.lines)
+        return self.with_headers(HttpResponse(text, content_type="text/plain; charset=utf-8"))
+
+    def with_headers(self, response: HttpResponse) -> HttpResponse:
+        # The cursor travels in headers too, so that plain-text tailing is not a dead end.
+        response["X-Next-After"] = str(self.next_after)
+        response["X-Log-Complete"] = "true" if self.complete else "false"
+        return response
 
 
 # A run shown alone or acted on comes with its related rows whole: cancel and retry read its stack and pipeline.
@@ -52,12 +101,26 @@ def _roles(user: Any) -> dict[int, str]:
     return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List your projects", description="The projects you belong to, with your role in each."),
+    retrieve=extend_schema(summary="Get a project", description="One project you belong to, with your role."),
+    create=extend_schema(
+        summary="Create a project", description="Staff only; the creator becomes its owner. A taken slug is a 400."
+    ),
+    update=extend_schema(
+        summary="Replace a project's name and description", description="Owners only; the slug never changes."
+    ),
+    partial_update=extend_schema(
+        summary="Change a project's name or description", description="Owners only; fields left out keep their values."
+    ),
+)
 class ProjectViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):  # fmt: skip
     """Projects you belong to. Staff create them (and own what they create); owners edit them."""
 
+    api_resource = "project"
     lookup_field = "slug"
     permission_classes = [permissions.IsAuthenticated, StaffCreatesProjects, ProjectRole]
     write_role = Role.OWNER
@@ -86,9 +149,15 @@ class ProjectViewSet(
         serializer.context["roles"][project.pk] = Role.OWNER
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List a project's members", description="Everyone in the project sees its members and their roles."
+    )
+)
 class MemberViewSet(viewsets.ViewSet):
     """A project's members and their roles. Everyone in the project sees them; owners change them."""
 
+    api_resource = "project_member"
     lookup_field = "username"
     lookup_value_regex = "[^/]+"
     serializer_class = s.MembershipSerializer
@@ -106,10 +175,12 @@ class MemberViewSet(viewsets.ViewSet):
         return Response(s.MembershipSerializer(members.order_by("user__username"), many=True).data)
 
     @extend_schema(
+        operation_id="add_project_member",
+        summary="Add a member to a project",
         request=s.NewMemberSerializer,
         responses={
             201: s.MembershipSerializer,
-            429: OpenApiResponse(ErrorSerializer, description="Too many usernames that matched no active user."),
+            429: error_response("Too many usernames that matched no active user."),
         },
         description=(
             "Adds an active user by username. A name that matches no user and one of a deactivated user get "
@@ -132,7 +203,13 @@ class MemberViewSet(viewsets.ViewSet):
             raise exceptions.ValidationError({"username": f"{user.username} is a member already"})
         return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.MembershipRoleSerializer, responses={200: s.MembershipSerializer})
+    @extend_schema(
+        operation_id="set_project_member_role",
+        summary="Change a member's role",
+        description="Owners only. The last owner cannot be made anything else (409).",
+        request=s.MembershipRoleSerializer,
+        responses={200: s.MembershipSerializer, 409: error_response("A project must keep at least one owner.")},
+    )
     def partial_update(self, request: Request, project_slug: str, username: str) -> Response:
         project = self._project(write=True)
         membership = get_object_or_404(Membership, project=project, user__username=username)
@@ -145,7 +222,12 @@ class MemberViewSet(viewsets.ViewSet):
         membership.save(update_fields=["role"])
         return Response(s.MembershipSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        operation_id="remove_project_member",
+        summary="Remove a member from a project",
+        description="Owners only. The last owner cannot be removed (409).",
+        responses={204: None, 409: error_response("A project must keep at least one owner.")},
+    )
     def destroy(self, request: Request, project_slug: str, username: str) -> Response:
         project = self._project(write=True)
         membership = get_object_or_404(Membership, project=project, user__username=username)
@@ -160,9 +242,21 @@ class MemberViewSet(viewsets.ViewSet):
             raise Conflict("a project must keep at least one owner")
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List pipelines",
+        description="Every registered pipeline at its latest code version, with its graph and parameters.",
+    ),
+    retrieve=extend_schema(
+        summary="Get a pipeline",
+        description="A pipeline at its latest code version: its graph, the parameters a trigger may set, and the "
+        "stacks it cannot run on now.",
+    ),
+)
 class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
     """Registered pipelines, each at its latest code version, with DAG and parameter schema."""
 
+    api_resource = "pipeline"
     serializer_class = s.PipelineSerializer
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
@@ -174,9 +268,17 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List a pipeline's runs",
+        description="The pipeline's runs in the projects you belong to, newest first, with the filters of list_runs. "
+        "A pipeline never registered is a 404.",
+    )
+)
 class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """A pipeline's run history (runs of projects you belong to), newest first."""
 
+    api_resource = ("pipeline_run", "pipeline_runs")
     serializer_class = s.RunSerializer
     pagination_class = CursorPagination
     filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
@@ -212,9 +314,20 @@ class ErrorsAsJSON(negotiation.DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List runs",
+        description="Runs of the projects you belong to, newest first, a page at a time: pass `next_cursor` back as "
+        "`cursor` for the next page. Filters combine; repeat `status` for several.",
+    ),
+    retrieve=extend_schema(
+        summary="Get a run", description="One run with its steps and the graph of the code it ran: poll it to follow."
+    ),
+)
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs of the projects you belong to: history with filters, trigger, cancel, retry, steps, logs."""
 
+    api_resource = "run"
     permission_classes = [permissions.IsAuthenticated, ProjectRole]
     pagination_class = CursorPagination
     filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
@@ -244,16 +357,19 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(s.RunSerializer(run, context=self.get_serializer_context()).data, status=code)
 
     @extend_schema(
+        operation_id="trigger_run",
+        summary="Trigger a run",
         request=s.TriggerSerializer,
         responses={
             201: s.RunSerializer,
-            403: OpenApiResponse(
-                ErrorSerializer,
-                description="A viewer may not start runs, and a project runs only on the stacks staff granted it.",
+            403: error_response(
+                "A viewer may not start runs, and a project runs only on the stacks staff granted it."
             ),
-            422: OpenApiResponse(
-                ErrorSerializer,
-                description="The Idempotency-Key already started a run from a different pipeline, stack or parameters.",
+            409: error_response(
+                "No worker has this version of the pipeline's code (see the pipeline's unavailable_on)."
+            ),
+            422: error_response(
+                "The Idempotency-Key already started a run from a different pipeline, stack or parameters."
             ),
         },
         description=(
@@ -318,7 +434,13 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             response["Idempotent-Replayed"] = "true"
         return response
 
-    @extend_schema(request=None, responses={202: s.RunSerializer, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        summary="Cancel a run",
+        description="A queued run is cancelled at once; a running one moves to `cancelling` and its steps are "
+        "stopped within seconds (202 either way, with the run). A run that has ended is a 409 with its `run_status`.",
+        request=None,
+        responses={202: s.RunSerializer, 409: error_response("The run has ended already.", s.RunConflictSerializer)},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         run = self.get_object()
@@ -328,7 +450,19 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise Conflict(str(exc), run_status=exc.run.status) from None
         return self._respond(run, status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={201: s.RunSerializer, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        summary="Retry a run",
+        description="Starts a new run of the same pipeline, stack and parameters (201, the new run, whose `retry_of` "
+        "names this one); steps that completed come from the cache. Only a run that failed, was cancelled or died "
+        "can be retried: otherwise a 409 with its `run_status`.",
+        request=None,
+        responses={
+            201: s.RunSerializer,
+            409: error_response(
+                "The run has not ended, or its pipeline or stack can no longer run it.", s.RunConflictSerializer
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
         run = self.get_object()
@@ -348,20 +482,34 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise exceptions.NotFound()
         return get_object_or_404(Run.objects.visible_to(self.request.user), pk=pk)
 
-    @extend_schema(responses=s.StepRunSerializer(many=True), filters=False)
+    @extend_schema(
+        operation_id="list_run_steps",
+        summary="List a run's steps",
+        description="Each step's status, attempts, timing and output, in the order they run.",
+        responses=s.StepRunSerializer(many=True),
+        filters=False,
+    )
     @action(detail=True, pagination_class=None, filter_backends=[])
     def steps(self, request: Request, pk: str) -> Response:
         steps = s.steps_for_display(self._readable_run().steps.all())
         context = {"readable_projects": s.readable_projects(request.user)}
         return Response(s.StepRunSerializer(steps, many=True, context=context).data)
 
-    @extend_schema(responses=s.RunEventSerializer(many=True), filters=False)
+    @extend_schema(
+        operation_id="list_run_events",
+        summary="List a run's events",
+        description="Every status change of the run and its steps, oldest first, with why and who.",
+        responses=s.RunEventSerializer(many=True),
+        filters=False,
+    )
     @action(detail=True, pagination_class=None, filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
         events = self._readable_run().events.select_related("step", "actor")
         return Response(s.RunEventSerializer(events, many=True).data)
 
     @extend_schema(
+        operation_id="list_run_artifacts",
+        summary="List a run's artifacts",
         responses=s.ArtifactSerializer(many=True),
         filters=False,
         description="The run's outputs, and those its cached steps reused from earlier runs (their `run` says which).",
@@ -382,40 +530,52 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(s.ArtifactSerializer(artifacts.defer("data"), many=True, context={"request": request}).data)
 
     @extend_schema(
-        responses={
-            (200, "application/json"): s.LogPageSerializer,
-            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The lines' text, one per line."),
-        },
+        operation_id="tail_run_logs",
+        summary="Tail a run's log",
+        description="A page of log lines in order. Pass `next_after` back as `after` to get the lines that follow: "
+        "poll with it to tail a live run, until `complete`.",
+        responses={(200, "application/json"): s.LogPageSerializer},
         filters=False,
-        parameters=[
-            OpenApiParameter(
-                "after", {"type": "integer", "minimum": 0}, description="Only lines after this sequence number (default 0)."
-            ),
-            OpenApiParameter("step", str, description="Only this step's lines."),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES},
-                description="At most this many lines (default 1000).",
-            ),
-            OpenApiParameter("format", str, enum=["json", "text"], description="text: plain lines."),
-            NEXT_AFTER,
-            OpenApiParameter(
-                "X-Log-Complete",
-                {"type": "string", "enum": ["true", "false"]},
-                OpenApiParameter.HEADER,
-                response=[200],
-                description="true once the run has ended and every line was returned (`complete`).",
-            ),
-        ],
+        # `format=text` (and Accept: text/plain) still answer text for older clients: not documented here, where
+        # a generated client would expect a LogPage; tail_run_logs_text is text's operation.
+        parameters=[*LOG_PAGE_PARAMETERS, NEXT_AFTER, LOG_COMPLETE, OpenApiParameter("format", exclude=True)],
     )
     @action(
         detail=True,
         pagination_class=None,
         filter_backends=[],
+        # text/plain stays for the clients that asked for text here before tail_run_logs_text had its own address.
         renderer_classes=[renderers.JSONRenderer, PlainTextRenderer],
     )
     def logs(self, request: Request, pk: str) -> HttpResponse:
-        """A page of log lines in order; follow `next_after` (or the X-Next-After header) to tail a live run."""
+        page = self._log_page(request)
+        if request.accepted_renderer.format == "text":
+            return page.as_text()
+        return page.with_headers(Response(s.LogPageSerializer(page.data()).data))
+
+    @extend_schema(
+        operation_id="tail_run_logs_text",
+        summary="Tail a run's log as text",
+        description="The lines of tail_run_logs as plain text, one per line. The cursor is in the headers: pass "
+        "X-Next-After back as `after`; X-Log-Complete is true once the run has ended and every line was sent.",
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The lines' text, one per line.")
+        },
+        filters=False,
+        parameters=[*LOG_PAGE_PARAMETERS, NEXT_AFTER, LOG_COMPLETE],
+    )
+    @action(
+        detail=True,
+        url_path="logs/text",
+        pagination_class=None,
+        filter_backends=[],
+        # The body is written here; DRF renders only errors, which are the API's JSON like everywhere else.
+        content_negotiation_class=ErrorsAsJSON,
+    )
+    def logs_text(self, request: Request, pk: str) -> HttpResponse:
+        return self._log_page(request).as_text()
+
+    def _log_page(self, request: Request) -> LogPage:
         run = self._readable_run()
         after = _int_param(request, "after", 0, minimum=0)
         limit = _int_param(request, "limit", 1000, minimum=1, maximum=MAX_LOG_LINES)
@@ -424,26 +584,19 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         lines = LogLine.objects.filter(run=run, seq__gt=after).order_by("seq")
         if request.query_params.get("step"):
             lines = lines.filter(step=request.query_params["step"])
-        page = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        next_after = page[-1]["seq"] if page else after
-        complete = status_now in FINAL_RUN_STATES and not more
-        response: HttpResponse
-        if request.accepted_renderer.format == "text":
-            # Built here: DRF drops the Content-Type of an empty rendered body.
-            text = "".join(f"{line['text']}\n" for line in page)
-            response = HttpResponse(text, content_type="text/plain; charset=utf-8")
-        else:
-            data = {"lines": page, "next_after": next_after, "run_status": status_now, "complete": complete}
-            response = Response(s.LogPageSerializer(data).data)
-        # The cursor travels in headers too, so that plain-text tailing is not a dead end.
-        response["X-Next-After"] = str(next_after)
-        response["X-Log-Complete"] = "true" if complete else "false"
-        return response
+        rows = list(lines.values("seq", "step", "stream", "level", "text", "at")[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return LogPage(
+            lines=rows,
+            next_after=rows[-1]["seq"] if rows else after,
+            run_status=status_now,
+            complete=status_now in FINAL_RUN_STATES and not more,
+        )
 
     @extend_schema(
-        operation_id="runs_logs_download",
+        operation_id="download_run_log",
+        summary="Download a run's whole log",
         description=(
             "The run's whole log as a file, streamed: every line stored when the request was made, in order. "
             "`text` gives each line's text; `ndjson` one JSON object per line with `seq`, `at` (ISO 8601 with "
@@ -455,7 +608,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         },
         filters=False,
         parameters=[
-            OpenApiParameter("format", str, enum=list(FORMATS), description="The file's format (default text)."),
+            OpenApiParameter("file_format", str, enum=list(FORMATS), description="The file's format (default text)."),
+            OpenApiParameter(
+                "format", str, enum=list(FORMATS), deprecated=True, description="The older name of file_format."
+            ),
             OpenApiParameter("step", str, description="Only this step's lines."),
             OpenApiParameter(
                 "Content-Disposition",
@@ -472,14 +628,17 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         url_path="logs/download",
         pagination_class=None,
         filter_backends=[],
-        # `format` names the file's format here, not a renderer: errors are the API's JSON whatever it says.
+        # `format` (file_format's older name) names the file's format here, not a renderer: errors are the API's
+        # JSON whatever it says.
         content_negotiation_class=ErrorsAsJSON,
     )
     def logs_download(self, request: Request, pk: str) -> StreamingHttpResponse:
         run = self._readable_run()
-        fmt = request.query_params.get("format") or "text"
+        # `file_format`, which generated clients need not rename; `format` is its older name.
+        name = "file_format" if "file_format" in request.query_params else "format"
+        fmt = request.query_params.get(name) or "text"
         if fmt not in FORMATS:
-            raise exceptions.ValidationError({"format": f"must be one of {', '.join(FORMATS)}, not {fmt[:40]!r}"})
+            raise exceptions.ValidationError({name: f"must be one of {', '.join(FORMATS)}, not {fmt[:40]!r}"})
         step = request.query_params.get("step") or None
         upto = last_seq(run.pk)
         content_type, extension = FORMATS[fmt]
@@ -508,15 +667,23 @@ def _int_param(request: Request, name: str, default: int, minimum: int, maximum:
     return value
 
 
+@extend_schema_view(
+    retrieve=extend_schema(summary="Get an artifact", description="What a step stored: name, type, size and digest.")
+)
 class ArtifactViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Artifacts of runs you can see; `download` streams the stored bytes (a pickle)."""
 
+    api_resource = "artifact"
     serializer_class = s.ArtifactSerializer
 
     def get_queryset(self) -> QuerySet[Artifact]:
         return Artifact.objects.filter(run__in=Run.objects.visible_to(self.request.user)).defer("data")
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        summary="Download an artifact",
+        description="The stored bytes (a Python pickle): unpickle only what you trust.",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
     @action(detail=True)
     def download(self, request: Request, pk: str) -> HttpResponse:
         artifact = self.get_object()

@@ -78,7 +78,7 @@ function triggerForm(pipeline, stacks, me, project) {
     const error = h("span", { class: "field-error", role: "alert" });
     errors.set(p.name, error);
     return h("label", { class: "param" }, h("span", { class: "name" }, p.name, p.required ? " *" : ""),
-      input(p), h("span", { class: "muted" }, p.type || "any JSON", p.steps.length ? ` · used by ${p.steps.join(", ")}` : ""), error);
+      input(p), h("span", { class: "muted" }, p.json_type || "any JSON", p.steps.length ? ` · used by ${p.steps.join(", ")}` : ""), error);
   });
   const stackError = h("span", { class: "field-error", role: "alert" });
   const general = h("div");
@@ -132,9 +132,9 @@ function triggerForm(pipeline, stacks, me, project) {
 function input(p) {
   const name = `param-${p.name}`;
   const value = p.default === null || p.default === undefined ? "" : p.default;
-  if (p.type === "boolean") return h("input", { type: "checkbox", name, checked: value === true });
-  if (p.type === "integer" || p.type === "number") return h("input", { type: "number", name, value, step: p.type === "integer" ? 1 : "any" });
-  if (p.type === "string") return h("input", { type: "text", name, value });
+  if (p.json_type === "boolean") return h("input", { type: "checkbox", name, checked: value === true });
+  if (p.json_type === "integer" || p.json_type === "number") return h("input", { type: "number", name, value, step: p.json_type === "integer" ? 1 : "any" });
+  if (p.json_type === "string") return h("input", { type: "text", name, value });
   return h("textarea", { name, rows: 2, placeholder: p.default_repr || "JSON" }, value === "" ? "" : JSON.stringify(value));
 }
 
@@ -147,7 +147,7 @@ const LEFT_OUT = Symbol("left out");
 function fieldValue(p, el) {
   if (el.type === "checkbox") return el.checked;
   // A number field holding what is not a number reads as "": that is no empty field.
-  if (el.validity.badInput) throw new Error(p.type === "integer" ? "must be a whole number" : "must be a number");
+  if (el.validity.badInput) throw new Error(p.json_type === "integer" ? "must be a whole number" : "must be a number");
   if (el.value === "") {
     if (p.required) throw new Error("this parameter is required");
     if (p.default === null || p.default === undefined) return LEFT_OUT;
@@ -156,9 +156,9 @@ function fieldValue(p, el) {
 }
 
 function parse(p, raw) {
-  if (p.type === "boolean") return raw;
-  if (p.type === "integer") { if (!/^-?\d+$/.test(raw)) throw new Error("must be a whole number"); return Number(raw); }
-  if (p.type === "number") { if (raw === "" || Number.isNaN(Number(raw))) throw new Error("must be a number"); return Number(raw); }
-  if (p.type === "string") return raw;
+  if (p.json_type === "boolean") return raw;
+  if (p.json_type === "integer") { if (!/^-?\d+$/.test(raw)) throw new Error("must be a whole number"); return Number(raw); }
+  if (p.json_type === "number") { if (raw === "" || Number.isNaN(Number(raw))) throw new Error("must be a number"); return Number(raw); }
+  if (p.json_type === "string") return raw;
   try { return JSON.parse(raw); } catch { throw new Error("must be valid JSON"); }
 }

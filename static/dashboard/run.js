@@ -80,7 +80,7 @@ export async function runPage(root, me, runId) {
       h("td", {}, e.reason), h("td", {}, e.actor || ""))));
     artifactsBox.replaceChildren(artifacts.length
       ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", ""].map((c) => h("th", {}, c)))),
-        h("tbody", {}, artifacts.map((a) => h("tr", { "data-artifact": a.id }, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.type),
+        h("tbody", {}, artifacts.map((a) => h("tr", { "data-artifact": a.id }, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.value_type),
           h("td", {}, size(a.size)),
           h("td", { class: "from" }, a.run === run.id ? "this run" : h("a", { href: `/runs/${a.run}/` }, `run #${a.run} (cached)`)),
           h("td", {}, h("a", { href: a.download_url, download: "" }, "download"))))))
@@ -124,7 +124,7 @@ export async function runPage(root, me, runId) {
 }
 
 function logDownloads(runId) {
-  const link = (format, label) => h("a", { href: `/api/runs/${runId}/logs/download/?format=${format}`, download: "", "data-format": format }, label);
+  const link = (format, label) => h("a", { href: `/api/runs/${runId}/logs/download/?file_format=${format}`, download: "", "data-format": format }, label);
   return h("p", { class: "log-downloads" }, link("text", "Download log"), " · ", link("ndjson", "as NDJSON"));
 }
 

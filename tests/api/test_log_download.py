@@ -53,7 +53,7 @@ def long_run(ready) -> Run:
 
 
 def test_text_is_every_line_in_order(as_, long_run):
-    response = download(as_("viewer"), long_run, format="text")
+    response = download(as_("viewer"), long_run, file_format="text")
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response["Content-Disposition"] == f'attachment; filename="run{long_run.pk}-log.txt"'
     assert response["X-Next-After"] == "12345"
@@ -67,7 +67,7 @@ def test_text_is_the_default_format(as_, long_run):
 
 
 def test_ndjson_is_every_line_with_its_fields_in_order(as_, long_run):
-    response = download(as_("viewer"), long_run, format="ndjson")
+    response = download(as_("viewer"), long_run, file_format="ndjson")
     assert response["Content-Type"] == "application/x-ndjson"
     assert response["Content-Disposition"] == f'attachment; filename="run{long_run.pk}-log.ndjson"'
     records = [json.loads(line) for line in body(response).splitlines()]
@@ -130,7 +130,7 @@ def test_a_live_runs_download_ends_with_the_lines_stored_when_it_was_asked_for(a
 )
 @pytest.mark.parametrize("fmt", ["text", "ndjson"])
 def test_who_may_download(as_, long_run, other_project, who, status, fmt):
-    response = as_(who).get(f"/api/runs/{long_run.pk}/logs/download/", {"format": fmt})
+    response = as_(who).get(f"/api/runs/{long_run.pk}/logs/download/", {"file_format": fmt})
     assert response.status_code == status
     if status == 200:
         assert body(response).count("\n") == 12_345
@@ -140,12 +140,18 @@ def test_who_may_download(as_, long_run, other_project, who, status, fmt):
     assert err["code"] == {404: "not_found", 401: "not_authenticated"}[status]
 
 
+@pytest.mark.parametrize("name", ["file_format", "format"])
 @pytest.mark.parametrize("fmt", ["csv", "json", "TEXT", "x" * 100])
-def test_an_unknown_format_is_a_400_naming_it(as_, long_run, fmt):
-    response = as_("viewer").get(f"/api/runs/{long_run.pk}/logs/download/", {"format": fmt})
+def test_an_unknown_format_is_a_400_naming_it(as_, long_run, fmt, name):
+    response = as_("viewer").get(f"/api/runs/{long_run.pk}/logs/download/", {name: fmt})
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
-    assert error(response)["fields"] == {"format": f"must be one of text, ndjson, not {fmt[:40]!r}"}
+    assert error(response)["fields"] == {name: f"must be one of text, ndjson, not {fmt[:40]!r}"}
+
+
+def test_format_is_still_taken_as_the_older_name_of_file_format(as_, long_run):
+    response = download(as_("viewer"), long_run, format="ndjson")
+    assert response["Content-Type"] == "application/x-ndjson"
 
 
 def test_an_unknown_or_malformed_run_is_a_404(as_, ready):
@@ -160,7 +166,7 @@ def test_text_pages_carry_their_cursor_in_headers(as_, long_run):
     client = as_("viewer")
     collected, after = [], 0
     while True:
-        response = client.get(f"/api/runs/{long_run.pk}/logs/", {"format": "text", "after": after, "limit": 5000})
+        response = client.get(f"/api/runs/{long_run.pk}/logs/text/", {"after": after, "limit": 5000})
         assert response.status_code == 200
         collected += response.content.decode().splitlines()
         after = int(response["X-Next-After"])
@@ -186,14 +192,22 @@ def test_the_schema_documents_the_download_and_the_cursor_headers(api, owner):
     }
     assert {"Content-Disposition", "X-Next-After"} <= set(ok["headers"])
     assert {p["name"]: p["schema"].get("enum") for p in download["parameters"] if p["in"] == "query"} == {
-        "format": ["ndjson", "text"], "step": None,
+        "file_format": ["ndjson", "text"], "format": ["ndjson", "text"], "step": None,
     }  # fmt: skip
+    assert [p["name"] for p in download["parameters"] if p.get("deprecated")] == ["format"]
     for code in ("400", "401", "404"):
         assert download["responses"][code]["content"] == {"application/json": {"schema": ERROR}}
+    # Each media type its own operation, so that a generated client parses each answer as what it is.
     page = paths["/api/runs/{id}/logs/"]["get"]["responses"]["200"]
-    assert page["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/LogPage"}
-    assert page["content"]["text/plain"]["schema"] == {"type": "string"}
+    assert page["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/LogPage"}}}
     assert {"X-Next-After", "X-Log-Complete"} <= set(page["headers"])
+    text = paths["/api/runs/{id}/logs/text/"]["get"]
+    assert text["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    assert text["responses"]["200"]["headers"]["X-Next-After"]["schema"] == {"type": "integer"}
+    assert {"X-Next-After", "X-Log-Complete"} <= set(text["responses"]["200"]["headers"])
+    assert {p["name"] for p in text["parameters"] if p["in"] == "query"} == {"after", "step", "limit"}
+    for code in ("400", "401", "404"):
+        assert text["responses"][code]["content"] == {"application/json": {"schema": ERROR}}
 
 
 def resident_bytes() -> int:

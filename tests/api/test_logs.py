@@ -116,7 +116,25 @@ def test_a_queued_run_has_no_lines_and_is_not_complete(api, ready, viewer):
     assert logs(api(viewer), run) == {"lines": [], "next_after": 0, "run_status": "queued", "complete": False}
 
 
-def test_format_text_gives_plain_lines(api, chatty_run, viewer):
+def test_the_text_operation_gives_plain_lines_with_the_cursor_in_headers(api, chatty_run, viewer):
+    response = api(viewer).get(f"/api/runs/{chatty_run.pk}/logs/text/", {"after": 25, "limit": 3})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == "line 25\nline 26\nline 27\n"
+    assert (response["X-Next-After"], response["X-Log-Complete"]) == ("28", "false")
+    rest = api(viewer).get(f"/api/runs/{chatty_run.pk}/logs/text/", {"after": response["X-Next-After"]})
+    assert rest.content.decode() == "line 28\nline 29\n"
+    assert (rest["X-Next-After"], rest["X-Log-Complete"]) == ("30", "true")
+
+
+def test_an_empty_text_page_keeps_its_content_type_and_cursor(api, chatty_run, viewer):
+    response = api(viewer).get(f"/api/runs/{chatty_run.pk}/logs/text/", {"after": 30})
+    assert (response.status_code, response.content) == (200, b"")
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert (response["X-Next-After"], response["X-Log-Complete"]) == ("30", "true")
+
+
+def test_format_text_on_the_json_address_still_gives_plain_lines(api, chatty_run, viewer):
     response = api(viewer).get(f"/api/runs/{chatty_run.pk}/logs/", {"format": "text", "after": 25})
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; charset=utf-8"
@@ -155,9 +173,9 @@ def test_bad_after_or_limit_is_a_400_naming_it(api, ready, viewer, params, field
     assert response.status_code == 400
     err = error(response)
     assert err["fields"] == {field: reason}
-    text = api(viewer).get(f"/api/runs/{run.pk}/logs/", {**params, "format": "text"})
+    text = api(viewer).get(f"/api/runs/{run.pk}/logs/text/", params)
     assert text.status_code == 400
-    assert text.content.decode() == f"{field}: {reason}\n"
+    assert error(text)["fields"] == {field: reason}, "the text operation's errors are the API's JSON"
 
 
 @pytest.mark.django_db

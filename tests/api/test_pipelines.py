@@ -37,12 +37,29 @@ def test_a_pipeline_shows_its_code_version_dag_and_parameters(api, ready, outsid
     assert [node["name"] for node in arithmetic["dag"]["nodes"]] == ["produce", "add_up"]
     assert arithmetic["dag"]["edges"] == [["produce", "add_up"]]
     assert [node["upstream"] for node in arithmetic["dag"]["nodes"]] == [[], ["produce"]]
-    params = {p["name"]: (p["type"], p["required"], p["default"]) for p in arithmetic["parameters"]}
+    params = {p["name"]: (p["json_type"], p["required"], p["default"]) for p in arithmetic["parameters"]}
     assert params == {"n": ("integer", False, 3), "ledger": ("string", False, ""), "gate": ("string", False, "")}
+    assert all(p["type"] == p["json_type"] for p in arithmetic["parameters"]), "the older name stays, deprecated"
+    assert arithmetic["dag"]["groups"] == []
     assert arithmetic["runs_url"] == "http://testserver/api/pipelines/arithmetic/runs/"
-    lingering = {p["name"]: (p["type"], p["default"]) for p in listed["lingering"]["parameters"]}
+    lingering = {p["name"]: (p["json_type"], p["default"]) for p in listed["lingering"]["parameters"]}
     assert lingering["seconds"] == ("number", 60.0)
     assert lingering["mode"] == ("string", "python")
+
+
+def test_a_pipelines_step_groups_are_listed_with_their_steps(api, ready, member):
+    churn = api(member).get("/api/pipelines/churn-model/").json()
+    grouped = [node["name"] for node in churn["dag"]["nodes"] if node["group"] == "features"]
+    assert len(grouped) == 2
+    assert churn["dag"]["groups"] == [{"name": "features", "steps": grouped}]
+
+
+def test_a_parameter_that_takes_any_json_has_a_null_json_type(api, ready, member):
+    PipelineDef.objects.filter(name="greeting").update(
+        parameters=[{"name": "x", "type": "", "required": True, "default": None, "default_repr": "", "steps": ["hello"]}]
+    )
+    [spec] = api(member).get("/api/pipelines/greeting/").json()["parameters"]
+    assert (spec["json_type"], spec["type"], spec["required"]) == (None, "", True)
 
 
 def test_retrieve_by_name(api, ready, member):

@@ -74,7 +74,7 @@ def test_the_schema_describes_what_clients_rely_on(schema):
     assert {"project", "pipeline", "status", "stack", "triggered_by", "created_after", "created_before"} <= listing
     assert {"cursor", "page_size", "ordering"} <= listing
     logs = {p["name"] for p in paths["/api/runs/{id}/logs/"]["get"]["parameters"]}
-    assert {"after", "step", "limit", "format"} <= logs
+    assert {"after", "step", "limit"} <= logs
     assert "tokenAuth" in schema["components"]["securitySchemes"]
     statuses = schema["components"]["schemas"]["RunStatusEnum"]["enum"]
     assert {"queued", "running", "cancelling", "completed", "failed", "cancelled"} <= set(statuses)
@@ -212,6 +212,7 @@ def executed(transactional_db, ready, owner):
 
 
 READS = [
+    ("/api/me/", "/api/me/"),
     ("/api/projects/", "/api/projects/"),
     ("/api/projects/{slug}/", "/api/projects/ml/"),
     ("/api/projects/{project_slug}/members/", "/api/projects/ml/members/"),
@@ -257,3 +258,170 @@ def test_each_write_returns_what_the_schema_documents(api, schema, executed, own
     response = api(writer).post(url.format(queued=queued.pk), body, format="json")
     assert response.status_code in (201, 202), response.content
     conforms(schema, path, "post", response)
+
+
+# --- errors: one shape, and only the statuses an operation can answer -------------------------
+
+
+def test_every_error_response_is_the_error_shape(schema):
+    components = schema["components"]["schemas"]
+    detail = set(components["ErrorDetail"]["properties"])
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if code.startswith("2"):
+                    continue
+                assert set(response["content"]) == {"application/json"}, f"{method} {path} {code}"
+                ref = response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+                body = components[ref]
+                assert body["required"] == ["error"], f"{method} {path} {code}: {ref}"
+                inner = components[body["properties"]["error"]["$ref"].rsplit("/", 1)[1]]
+                assert detail <= set(inner["properties"]) and detail <= set(inner["required"]), ref
+
+
+def test_cancel_and_retry_document_their_409_with_the_runs_status(schema):
+    components = schema["components"]["schemas"]
+    for action in ("cancel", "retry"):
+        conflict = schema["paths"][f"/api/runs/{{id}}/{action}/"]["post"]["responses"]["409"]
+        assert conflict["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RunConflict"}
+    detail = components["RunConflictDetail"]
+    assert detail["properties"]["run_status"] == {
+        "allOf": [{"$ref": "#/components/schemas/RunStatusEnum"}],
+        "description": detail["properties"]["run_status"]["description"],
+    }
+    assert "run_status" in detail["required"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "documented"),
+    [
+        ("/api/me/", "get", {"200", "401", "429"}),
+        ("/api/runs/", "get", {"200", "400", "401", "429"}),
+        ("/api/runs/{id}/", "get", {"200", "400", "401", "404", "429"}),
+        ("/api/runs/{id}/cancel/", "post", {"202", "400", "401", "403", "404", "409", "429"}),
+        ("/api/runs/", "post", {"201", "400", "401", "403", "409", "422", "429"}),
+        ("/api/tokens/{id}/", "delete", {"204", "400", "401", "403", "404", "429"}),
+        ("/api/remote/runs/{id}/", "get", {"200", "400", "401", "403", "404"}),
+    ],
+)
+def test_an_operation_documents_the_statuses_it_can_answer_and_no_other(schema, path, method, documented):
+    assert set(schema["paths"][path][method]["responses"]) == documented
+
+
+def test_a_409_body_matches_its_documented_schema(api, schema, executed, owner):
+    done, _ = executed
+    response = api(owner).post(f"/api/runs/{done.pk}/cancel/")
+    assert response.status_code == 409
+    assert response.json()["error"]["run_status"] == "completed"
+    conforms(schema, "/api/runs/{id}/cancel/", "post", response)
+    queued = Run.objects.trigger(project=done.project, pipeline="greeting")
+    response = api(owner).post(f"/api/runs/{queued.pk}/retry/")
+    assert (response.status_code, response.json()["error"]["run_status"]) == (409, "queued")
+    conforms(schema, "/api/runs/{id}/retry/", "post", response)
+
+
+# --- typed data -------------------------------------------------------------------------------
+
+
+def test_parameters_dags_params_and_my_projects_are_typed(schema):
+    components = schema["components"]["schemas"]
+    pipeline = components["Pipeline"]["properties"]
+    assert pipeline["dag"]["allOf"] == [{"$ref": "#/components/schemas/Dag"}]
+    assert pipeline["parameters"]["items"] == {"$ref": "#/components/schemas/ParameterSpec"}
+    assert components["RunDetail"]["properties"]["dag"]["allOf"] == [{"$ref": "#/components/schemas/Dag"}]
+    assert set(components["Dag"]["properties"]) == {"nodes", "edges", "groups"}
+    assert components["Dag"]["properties"]["edges"]["items"]["maxItems"] == 2
+    spec = components["ParameterSpec"]["properties"]
+    assert {"name", "json_type", "required", "default", "steps"} <= set(spec)
+    assert spec["type"]["deprecated"] is True, "the older name of json_type, kept for the clients that read it"
+    for name in ("Run", "RunDetail", "TriggerRequest"):
+        params = components[name]["properties"]["params"]
+        assert (params["type"], params["additionalProperties"]) == ("object", {}), name
+    projects = components["Me"]["properties"]["projects"]
+    assert projects["items"] == {"$ref": "#/components/schemas/MyProject"}
+    assert components["MyProject"]["properties"]["role"]["allOf"] == [{"$ref": "#/components/schemas/RoleEnum"}]
+
+
+def ref_of(field: dict) -> str:
+    """The component a field refers to, directly or (with a description beside it) through allOf."""
+    return field["$ref"] if "$ref" in field else field["allOf"][0]["$ref"]
+
+
+def test_closed_values_are_enums_shared_by_every_field_that_holds_them(schema):
+    components = schema["components"]["schemas"]
+    assert ref_of(components["LogPage"]["properties"]["run_status"]) == "#/components/schemas/RunStatusEnum"
+    assert ref_of(components["LogLine"]["properties"]["stream"]) == "#/components/schemas/StreamEnum"
+    assert components["StreamEnum"]["enum"] == ["stdout", "stderr", "logging"]
+    for name in ("old_status", "new_status"):
+        refs = [option.get("$ref") for option in components["RunEvent"]["properties"][name]["anyOf"]]
+        assert refs[:2] == ["#/components/schemas/RunStatusEnum", "#/components/schemas/StepStatusEnum"], name
+    # A custom logging level keeps its own name: the level is not closed, and the schema does not pretend it is.
+    assert "enum" not in components["LogLine"]["properties"]["level"]
+
+
+# --- names a person would choose ---------------------------------------------------------------
+
+
+def test_operations_have_chosen_names_a_summary_and_a_description_each(schema):
+    operations = [op for ops in schema["paths"].values() for op in ops.values()]
+    ids = {op["operationId"] for op in operations}
+    assert {
+        "list_runs", "get_run", "trigger_run", "cancel_run", "retry_run", "tail_run_logs", "tail_run_logs_text",
+        "download_run_log", "download_artifact", "list_run_steps", "list_pipeline_runs", "get_me", "revoke_token",
+    } <= ids  # fmt: skip
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)+", op["operationId"]) for op in operations)
+    assert all(op.get("summary") for op in operations)
+    descriptions = [op["description"] for op in operations]
+    assert len(set(descriptions)) == len(descriptions), "one description per operation"
+
+
+def fields_named(schema: dict, names: set[str]) -> list[str]:
+    found = []
+    for component, body in schema["components"]["schemas"].items():
+        found += [f"{component}.{name}" for name, field in body.get("properties", {}).items() if name in names
+                  and not field.get("deprecated")]  # fmt: skip
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            found += [f"{method} {path} ?{p['name']}" for p in operation.get("parameters", [])
+                      if p["name"] in names and not p.get("deprecated")]  # fmt: skip
+    return found
+
+
+def test_no_field_a_generator_must_rename_but_the_deprecated_ones_with_a_new_name(schema):
+    # `next` is DRF's page link, beside `next_cursor`, which is what a client passes back.
+    assert fields_named(schema, {"type", "format"}) == []
+    assert fields_named(schema, {"next"}) == ["PaginatedRunList.next"]
+    artifact = schema["components"]["schemas"]["Artifact"]["properties"]
+    assert artifact["type"]["deprecated"] and "value_type" in artifact
+
+
+def test_who_did_it_fields_say_what_they_are(schema):
+    components = schema["components"]["schemas"]
+    for component, name in [("Run", "triggered_by"), ("Run", "cancelled_by"), ("RunEvent", "actor")]:
+        field = components[component]["properties"][name]
+        assert (field["readOnly"], field["nullable"]) == (True, True)
+        assert field["description"].startswith("The username of who") and "Required" not in field["description"]
+
+
+def test_the_docs_show_the_authorization_header_literally(schema):
+    assert "`Authorization: Token <key>`" in schema["info"]["description"]
+    assert "`Token <key>`" in schema["components"]["securitySchemes"]["tokenAuth"]["description"]
+
+
+def test_pages_carry_their_cursors_and_a_clean_example(schema):
+    page = schema["components"]["schemas"]["PaginatedRunList"]
+    assert {"next", "next_cursor", "previous", "previous_cursor", "results"} == set(page["properties"])
+    for name in ("next", "previous"):
+        example = page["properties"][name]["example"]
+        assert '"' not in example and example.startswith("https://")
+
+
+def test_the_trigger_documents_its_idempotency_key(schema):
+    trigger = schema["paths"]["/api/runs/"]["post"]
+    [key] = [p for p in trigger["parameters"] if p["name"] == "Idempotency-Key"]
+    assert (key["in"], key["schema"]["maxLength"]) == ("header", 200)
+    assert "200 characters" in key["description"] and "422" in key["description"]
+    replayed = trigger["responses"]["201"]["headers"]["Idempotent-Replayed"]
+    assert replayed["schema"] == {"type": "string", "enum": ["true"]}
+    unprocessable = trigger["responses"]["422"]["content"]["application/json"]["schema"]
+    assert unprocessable == {"$ref": "#/components/schemas/Error"}

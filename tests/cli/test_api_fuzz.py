@@ -45,6 +45,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.models import ApiToken
 from runs.models import Artifact, Run, RunStatus
+from schedules.models import Schedule
 from tests.runs.helpers import execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,9 +100,13 @@ def fuzz_target(ready: Any, owner: Any) -> dict[str, Any]:
     artifact = Artifact.objects.filter(run=completed).first()
     assert artifact is not None
     token, key = ApiToken.issue(owner, "fuzz")
+    # Paused: a fuzzed resume may set it firing, but at midnight on 1 January, never during the test.
+    schedule = Schedule.objects.create(
+        project=ready, pipeline="greeting", stack=completed.stack, cron="0 0 1 1 *", paused=True, created_by=owner
+    )
     return {
         "key": key, "token": token, "run": completed, "queued": queued, "failed": failed, "artifact": artifact,
-        "stack": completed.stack,
+        "stack": completed.stack, "schedule": schedule,
     }  # fmt: skip
 
 
@@ -125,6 +130,7 @@ def pinned_path_parameters(path: str, target: dict[str, Any]) -> dict[str, Any]:
         "/api/artifacts/": target["artifact"].pk,
         "/api/stacks/": target["stack"].pk,
         "/api/tokens/": target["token"].pk,
+        "/api/schedules/": target["schedule"].pk,
     }
     by_name = {
         "slug": "ml",

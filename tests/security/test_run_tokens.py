@@ -33,6 +33,15 @@ def test_a_run_registers_an_artifact_under_its_own_prefix(reporter):
     assert list(Artifact.objects.filter(run=run).values_list("uri", flat=True)) == [own]
 
 
+@pytest.mark.parametrize("name", ["value_type", "type"])
+def test_an_artifacts_value_type_is_recorded_under_its_name_or_its_older_one(reporter, name):
+    client, run = reporter
+    own = f"file:///srv/flowsite/remote/ml/{run.pk}/hello/greeting.pkl"
+    response = report(client, run, json.dumps({"events": [{**artifact(own), name: "builtins.str"}]}).encode())
+    assert response.status_code == 200, response.content
+    assert Artifact.objects.get(run=run).type == "builtins.str"
+
+
 @pytest.mark.parametrize(
     "uri",
     [
