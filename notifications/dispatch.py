@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -124,6 +124,11 @@ def send_one(delivery: Delivery) -> bool:
 def _send_in_thread(delivery: Delivery) -> bool:
     try:
         return send_one(delivery)
+    except DatabaseError:
+        # The claim pushed the delivery's next attempt out (or never happened): it is sent again later,
+        # not lost, and the other deliveries of this batch go on.
+        logger.warning("delivery %s: the database refused; it will be tried again", delivery.pk, exc_info=True)
+        return False
     finally:
         connection.close()  # this thread's own connection
 

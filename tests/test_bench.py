@@ -45,3 +45,16 @@ def test_runs_list_benchmark_loads_the_production_server_without_errors(tmp_path
     assert "'too many clients': 0" in out
     if database.startswith("postgres"):
         assert out.count("of 2 (") == 3  # the peak, within gunicorn's 1 x 2 threads
+
+
+def test_webhooks_benchmark_loses_no_delivery():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.webhooks", "--runs", "40", "--threads", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "delivered: 40" in lines and "lost: 0" in lines
