@@ -48,5 +48,6 @@ urlpatterns = [
     path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),
     path("remote/runs/<int:pk>/secrets/", RemoteSecretsView.as_view(), name="remote-secrets"),
     path("", include(router.urls)),
-    re_path(r"^.*$", api_not_found),
+    # Any character, newlines too: a path with an encoded newline would otherwise miss this and get an HTML 404.
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

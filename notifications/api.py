@@ -9,13 +9,13 @@ import django_filters
 from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from flowsite.api_defaults import Conflict, CursorPagination
+from flowsite.api_defaults import Conflict, CursorPagination, ErrorSerializer
 from runs.models import Project, Role, has_role
 
 from .dispatch import start_delivery_loop
@@ -180,7 +180,15 @@ class DeliveryViewSet(InProject, mixins.ListModelMixin, mixins.RetrieveModelMixi
             return Delivery.objects.none()
         return Delivery.objects.filter(project=self.project()).select_related("rule")
 
-    @extend_schema(request=None, responses={202: DeliverySerializer}, parameters=[PROJECT_SLUG], filters=False)
+    @extend_schema(
+        request=None,
+        responses={
+            202: DeliverySerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The delivery is already waiting for its first attempt."),
+        },
+        parameters=[PROJECT_SLUG],
+        filters=False,
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def resend(self, request: Request, project_slug: str, pk: str) -> Response:
         """Send it again from a first attempt, whatever became of it; 409 if it is already waiting for its first attempt."""

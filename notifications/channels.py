@@ -142,8 +142,8 @@ def _private_host(url: str) -> str:
     host = urlsplit(url).hostname or ""
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return ""  # perhaps for a moment: the request itself fails and is retried
+    except (OSError, UnicodeError):
+        return ""  # perhaps for a moment: the request itself fails (and is retried), or says why
     private = sorted(a for a in addresses if is_private_address(a))
     if private:
         return f"{host!r} resolves to {private[0]}, not a public address (FLOWSITE_NOTIFY_ALLOW_PRIVATE is off)"

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from runs.models import ACTIVE_RUN_STATES, Lease, Run
 
-from .channels import send
+from .channels import Outcome, send
 from .models import Delivery, DeliveryStatus, Event, NotificationRule
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,10 @@ def check_running_long() -> int:
         if Event.RUNNING_LONG not in rule.events:
             continue
         cutoff = now - timedelta(minutes=rule.running_minutes)
+        told = Delivery.objects.filter(rule=rule, event=Event.RUNNING_LONG).values("run_id")
         runs = (
             Run.objects.filter(project_id=rule.project_id, status__in=ACTIVE_RUN_STATES, started_at__lt=cutoff)
-            .exclude(notification_deliveries__rule=rule, notification_deliveries__event=Event.RUNNING_LONG)
+            .exclude(pk__in=told)
             .select_related("project", "pipeline")
         )
         fresh = [_delivery(rule, run, Event.RUNNING_LONG) for run in runs]
@@ -114,7 +115,12 @@ def send_one(delivery: Delivery) -> bool:
     """One attempt at one delivery, if this sender wins the claim; True if it was sent and accepted."""
     if not delivery.claim():
         return False
-    outcome = send(delivery)
+    try:
+        outcome = send(delivery)
+    except Exception as exc:
+        # One odd address must not stop every other delivery; the error is recorded as what it is.
+        logger.exception("delivery %s could not be sent", delivery.pk)
+        outcome = Outcome(ok=False, error=f"could not send: {type(exc).__name__}: {exc}"[:1000])
     delivery.record(outcome.ok, outcome.code, outcome.excerpt, outcome.error, outcome.permanent)
     if not outcome.ok:
         logger.info("delivery %s attempt %s: %s", delivery.pk, delivery.attempts, outcome.error or outcome.code)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from notifications.models import NotificationRule
-from tests.api.conftest import anonymous, api, as_, member, outsider, other_project, viewer  # noqa: F401
+from tests.api.conftest import anonymous, api, as_, member, other_project, outsider, viewer
 from tests.factories import make_project
 
 from .receiver import Receiver
 
 
 @pytest.fixture
-def project(owner: Any, member: Any, viewer: Any) -> Any:  # noqa: F811
+def project(owner: Any, member: Any, viewer: Any) -> Any:
     return make_project("ml", name="Machine learning", members={"owner": owner, "member": member, "viewer": viewer})
 
 

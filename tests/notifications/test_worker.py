@@ -3,7 +3,8 @@ receiver that does not answer holds up no run."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
