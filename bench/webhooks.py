@@ -126,7 +126,12 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/hook"
         project = Project.objects.create(slug="bench", name="Bench")
         NotificationRule.objects.create(
-            project=project, name="bench", channel="webhook", url=url, events=["failed"], secrets={"signing_secret": secret}
+            project=project,
+            name="bench",
+            channel="webhook",
+            url=url,
+            events=["failed"],
+            secrets={"signing_secret": secret},
         )
         pipeline = PipelineDef.objects.filter(name="greeting").first()
         now = timezone.now()
@@ -155,13 +160,15 @@ def main() -> None:
     delivered = Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count()
     lost = len(ids - set(stats["accepted"]))
     attempts = sum(Delivery.objects.values_list("attempts", flat=True))
-    print(f"database: {connection.vendor}; {args.runs} runs ended in {ended:.2f} s (their deliveries created in the same transactions)")
+    print(f"database: {connection.vendor}; {args.runs} runs ended in {ended:.2f} s (deliveries created with them)")
     print(f"deliveries created: {created} (one per run)")
     print(f"delivered: {delivered}")
     print(f"lost: {lost}")
-    print(f"retries: {attempts - created} (receiver refused {stats['refused']} of {stats['requests']} requests; bad signatures: {stats['bad_signatures']})")
+    refused, requests, bad = stats["refused"], stats["requests"], stats["bad_signatures"]
+    print(f"retries: {attempts - created} (receiver refused {refused} of {requests} requests; bad signatures: {bad})")
     print(f"gave up: {Delivery.objects.filter(status=DeliveryStatus.FAILED).count()}")
-    print(f"sending: {elapsed:.2f} s, {delivered / elapsed:.0f} deliveries/s with {args.threads} threads (retry base 0.2 s, doubling)")
+    rate = delivered / elapsed
+    print(f"sending: {elapsed:.2f} s, {rate:.0f} deliveries/s with {args.threads} threads (retry base 0.2 s, doubling)")
     if lost or created != args.runs:
         raise SystemExit(1)
 

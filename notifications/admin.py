@@ -22,7 +22,7 @@ class RuleForm(forms.ModelForm):
     )  # fmt: skip
     new_signing_secret = forms.CharField(
         required=False, label="Set signing secret", widget=forms.PasswordInput(render_value=False),
-        help_text="Webhook channel: whsec_ and the base64 of 24 to 64 random bytes. Leave empty to keep the current one.",
+        help_text="Webhook channel: whsec_ and the base64 of 24 to 64 random bytes. Empty keeps the current one.",
     )  # fmt: skip
     new_slack_url = forms.CharField(
         required=False, label="Set Slack URL", widget=forms.PasswordInput(render_value=False),
@@ -41,7 +41,9 @@ class RuleForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         rule = self.instance
-        rule.recipients = [a.strip() for a in cleaned.get("recipients_text", "").replace(",", "\n").splitlines() if a.strip()]
+        rule.recipients = [
+            a.strip() for a in cleaned.get("recipients_text", "").replace(",", "\n").splitlines() if a.strip()
+        ]
         secrets = dict(rule.secrets)
         if cleaned.get("new_signing_secret"):
             secrets["signing_secret"] = cleaned["new_signing_secret"].strip()
@@ -79,7 +81,17 @@ class NotificationRuleAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "rule", "run", "event", "status", "attempts", "response_code", "next_attempt_at"]
+    list_display = [
+        "id",
+        "created_at",
+        "rule",
+        "run",
+        "event",
+        "status",
+        "attempts",
+        "response_code",
+        "next_attempt_at",
+    ]
     list_filter = ["status", "event", "rule__channel"]
     search_fields = ["rule__name", "project__slug", "=run__id"]
     list_select_related = ["rule", "run", "run__pipeline"]

@@ -128,7 +128,9 @@ class InProject:
 
     def check_permissions(self, request: Request) -> None:
         super().check_permissions(request)  # type: ignore[misc]
-        if request.method not in permissions.SAFE_METHODS and not has_role(self.project(), request.user, self.write_role):
+        if request.method not in permissions.SAFE_METHODS and not has_role(
+            self.project(), request.user, self.write_role
+        ):
             raise exceptions.PermissionDenied(f"this takes the {self.write_role} role in the project")
 
 
@@ -191,7 +193,7 @@ class DeliveryViewSet(InProject, mixins.ListModelMixin, mixins.RetrieveModelMixi
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def resend(self, request: Request, project_slug: str, pk: str) -> Response:
-        """Send it again from a first attempt, whatever became of it; 409 if it is already waiting for its first attempt."""
+        """Send it again from a first attempt, whatever became of it; 409 if it already waits for its first."""
         delivery = self.get_object()
         if not delivery.resend():
             raise Conflict(f"delivery {delivery.pk} is already waiting to be sent", delivery_status=delivery.status)

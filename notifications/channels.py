@@ -93,7 +93,10 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{_slack_escape(text)}\n<{data['url']}|Open run {data['run_id']}>"}}
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{_slack_escape(text)}\n<{data['url']}|Open run {data['run_id']}>"},
+            }
         ],
     }
 
@@ -124,12 +127,16 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     timeout = settings.FLOWSITE_NOTIFY_TIMEOUT
     try:
-        with requests.post(url, data=body, headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True) as response:
+        with requests.post(
+            url, data=body, headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
+        ) as response:
             excerpt = _excerpt(response)
     except requests.RequestException as exc:
         return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS])
     ok = 200 <= response.status_code < 300
-    return Outcome(ok=ok, code=response.status_code, excerpt=excerpt, error="" if ok else f"answered {response.status_code}")
+    return Outcome(
+        ok=ok, code=response.status_code, excerpt=excerpt, error="" if ok else f"answered {response.status_code}"
+    )
 
 
 def _excerpt(response: requests.Response) -> str:

@@ -10,6 +10,7 @@ until the next retry is due. A receiver that is slow or down never holds up a ru
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
@@ -35,19 +36,34 @@ LOOP_LEASE = "notification-delivery-loop"
 LOOP_HORIZON_SECONDS = 30.0
 LOOP_MAX_SECONDS = 300.0
 BATCH = 200
-SUMMARY = ("id", "uid", "project_id", "pipeline_id", "status", "failure_reason", "failure_message", "created_at", "started_at", "finished_at")
+SUMMARY = (
+    "id",
+    "uid",
+    "project_id",
+    "pipeline_id",
+    "status",
+    "failure_reason",
+    "failure_message",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
 
 
 def record_run_end(run_id: int, project_id: int, status: str) -> None:
     """Create the deliveries for a run that just reached a final state; call inside its transition's transaction."""
-    rules = [rule for rule in NotificationRule.objects.filter(project_id=project_id, enabled=True) if status in rule.events]
+    rules = [
+        rule for rule in NotificationRule.objects.filter(project_id=project_id, enabled=True) if status in rule.events
+    ]
     if not rules:
         return
     # As the transition left it (this transaction sees its own update).
-    run = Run.objects.select_related("project", "pipeline").only(*SUMMARY, "project__slug", "pipeline__name").get(pk=run_id)
-    Delivery.objects.bulk_create(
-        [_delivery(rule, run, status) for rule in rules], ignore_conflicts=True
+    run = (
+        Run.objects.select_related("project", "pipeline")
+        .only(*SUMMARY, "project__slug", "pipeline__name")
+        .get(pk=run_id)
     )
+    Delivery.objects.bulk_create([_delivery(rule, run, status) for rule in rules], ignore_conflicts=True)
     transaction.on_commit(start_delivery_loop, robust=True)
 
 
@@ -139,21 +155,25 @@ def _send_in_thread(delivery: Delivery) -> bool:
         connection.close()  # this thread's own connection
 
 
-def send_due(threads: int | None = None) -> int:
-    """Attempt every delivery due now, several at a time; returns how many attempts were made."""
+def send_batch(threads: int | None = None) -> int:
+    """Attempt up to BATCH deliveries due now, several at a time; returns how many were attempted."""
     threads = threads or settings.FLOWSITE_NOTIFY_THREADS
+    due = list(Delivery.objects.due().select_related("rule", "run").order_by("next_attempt_at", "id")[:BATCH])
+    if threads == 1 or len(due) == 1:
+        for delivery in due:
+            send_one(delivery)
+    elif due:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(_send_in_thread, due))
+    return len(due)
+
+
+def send_due(threads: int | None = None) -> int:
+    """Attempt every delivery due now; returns how many attempts were made."""
     attempted = 0
-    while True:
-        due = list(Delivery.objects.due().select_related("rule", "run").order_by("next_attempt_at", "id")[:BATCH])
-        if not due:
-            return attempted
-        if threads == 1 or len(due) == 1:
-            for delivery in due:
-                send_one(delivery)
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(_send_in_thread, due))
-        attempted += len(due)
+    while sent := send_batch(threads):
+        attempted += sent
+    return attempted
 
 
 def next_due_in() -> float | None:
@@ -169,12 +189,18 @@ def delivery_loop(max_seconds: float = LOOP_MAX_SECONDS) -> int:
     holder = f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
     deadline = time.monotonic() + max_seconds
     attempted = 0
-    lease_seconds = settings.FLOWSITE_NOTIFY_TIMEOUT * 2 + LOOP_HORIZON_SECONDS + 30
+    # Long enough for a batch whose every receiver makes the sender wait its whole timeout (twice:
+    # connecting, then reading); renewed before each batch.
+    rounds = math.ceil(BATCH / settings.FLOWSITE_NOTIFY_THREADS)
+    lease_seconds = rounds * settings.FLOWSITE_NOTIFY_TIMEOUT * 2 + LOOP_HORIZON_SECONDS + 30
     while time.monotonic() < deadline:
         if not Lease.acquire(LOOP_LEASE, holder, seconds=lease_seconds):
             return attempted
-        attempted += send_due()
+        sent = send_batch()
+        attempted += sent
         close_old_connections()
+        if sent:
+            continue  # more may be due already
         wait = next_due_in()
         if wait is None or wait > LOOP_HORIZON_SECONDS:
             Lease.release(LOOP_LEASE, holder)

@@ -47,7 +47,7 @@ class Channel(models.TextChoices):
 
 
 class NotificationRule(models.Model):
-    """On these events of a project's runs, tell this channel. Owners manage rules; everyone in the project reads them."""
+    """On these events of a project's runs, tell this channel. Owners manage rules; the project reads them."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="notification_rules")
     name = models.CharField(max_length=200)
@@ -249,8 +249,10 @@ class Delivery(models.Model):
         """
         now = timezone.now()
         hold = timedelta(seconds=settings.FLOWSITE_NOTIFY_TIMEOUT * 2 + 30)
-        won = Delivery.objects.due(now).filter(pk=self.pk, attempts=self.attempts).update(
-            attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=now + hold
+        won = (
+            Delivery.objects.due(now)
+            .filter(pk=self.pk, attempts=self.attempts)
+            .update(attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=now + hold)
         )
         if won:
             self.attempts += 1
@@ -263,13 +265,17 @@ class Delivery(models.Model):
         fields: dict[str, Any] = {"response_code": code, "response_excerpt": excerpt, "error": error}
         if ok:
             fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now, next_attempt_at=None)
-        elif permanent or self.attempts >= settings.FLOWSITE_NOTIFY_MAX_ATTEMPTS or (
-            now - self.queued_at
-        ).total_seconds() >= settings.FLOWSITE_NOTIFY_MAX_AGE:
+        elif (
+            permanent
+            or self.attempts >= settings.FLOWSITE_NOTIFY_MAX_ATTEMPTS
+            or (now - self.queued_at).total_seconds() >= settings.FLOWSITE_NOTIFY_MAX_AGE
+        ):
             fields.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
         else:
             fields.update(next_attempt_at=now + timedelta(seconds=backoff(self.attempts)))
-        claimed = Q(pk=self.pk, status=DeliveryStatus.PENDING, attempts=self.attempts, last_attempt_at=self.last_attempt_at)
+        claimed = Q(
+            pk=self.pk, status=DeliveryStatus.PENDING, attempts=self.attempts, last_attempt_at=self.last_attempt_at
+        )
         return bool(Delivery.objects.filter(claimed).update(**fields))
 
 

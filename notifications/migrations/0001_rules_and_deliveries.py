@@ -11,76 +11,141 @@ import stacks.encryption
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('runs', '0011_run_report_batch'),
+        ("runs", "0011_run_report_batch"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NotificationRule',
+            name="NotificationRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('events', models.JSONField(default=list, help_text='Any of: completed, failed, cancelled, dead, running_long')),
-                ('running_minutes', models.PositiveIntegerField(blank=True, help_text='With the running_long event: how many minutes of running count as too long.', null=True)),
-                ('channel', models.CharField(choices=[('webhook', 'Webhook'), ('email', 'Email'), ('slack', 'Slack incoming webhook')], max_length=16)),
-                ('url', models.CharField(blank=True, help_text='Webhook channel: where to POST.', max_length=2000)),
-                ('recipients', models.JSONField(blank=True, default=list, help_text='Email channel: addresses.')),
-                ('secrets', stacks.encryption.EncryptedSecretsField(blank=True, default=dict)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_rules', to='runs.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "events",
+                    models.JSONField(
+                        default=list, help_text="Any of: completed, failed, cancelled, dead, running_long"
+                    ),
+                ),
+                (
+                    "running_minutes",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="With the running_long event: how many minutes of running count as too long.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("webhook", "Webhook"), ("email", "Email"), ("slack", "Slack incoming webhook")],
+                        max_length=16,
+                    ),
+                ),
+                ("url", models.CharField(blank=True, help_text="Webhook channel: where to POST.", max_length=2000)),
+                ("recipients", models.JSONField(blank=True, default=list, help_text="Email channel: addresses.")),
+                ("secrets", stacks.encryption.EncryptedSecretsField(blank=True, default=dict)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_rules",
+                        to="runs.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'name', 'id'],
+                "ordering": ["project", "name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(choices=[('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('dead', 'Dead'), ('running_long', 'running longer than N minutes')], max_length=16)),
-                ('payload', models.JSONField()),
-                ('message_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'failed (gave up)')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('response_code', models.PositiveIntegerField(blank=True, null=True)),
-                ('response_excerpt', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('queued_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('last_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs.project')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_deliveries', to='runs.run')),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='notifications.notificationrule')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "event",
+                    models.CharField(
+                        choices=[
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("dead", "Dead"),
+                            ("running_long", "running longer than N minutes"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("payload", models.JSONField()),
+                ("message_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "failed (gave up)")],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("response_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("response_excerpt", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("queued_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="runs.project"),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_deliveries",
+                        to="runs.run",
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="notifications.notificationrule",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='notificationrule',
-            index=models.Index(fields=['project', 'enabled'], name='notificatio_project_29e56b_idx'),
+            model_name="notificationrule",
+            index=models.Index(fields=["project", "enabled"], name="notificatio_project_29e56b_idx"),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='delivery_due'),
+            model_name="delivery",
+            index=models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['project', '-created_at', '-id'], name='delivery_project_recent'),
+            model_name="delivery",
+            index=models.Index(fields=["project", "-created_at", "-id"], name="delivery_project_recent"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('rule', 'run', 'event'), name='one_delivery_per_rule_run_event'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(fields=("rule", "run", "event"), name="one_delivery_per_rule_run_event"),
         ),
     ]

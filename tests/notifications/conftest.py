@@ -1,4 +1,4 @@
-"""Rules, runs that end, and a real HTTP receiver to send to; the API tests' users and clients."""
+"""Rules, runs that end, and a real HTTP receiver to send to; the API tests' users and clients (imported)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from notifications.models import NotificationRule
-from tests.api.conftest import anonymous, api, as_, member, other_project, outsider, viewer
+from tests.api.conftest import anonymous, api, as_, member, other_project, outsider, viewer  # noqa: F401
 from tests.factories import make_project
 
 from .receiver import Receiver
 
 
 @pytest.fixture
-def project(owner: Any, member: Any, viewer: Any) -> Any:
+def project(owner: Any, member: Any, viewer: Any) -> Any:  # noqa: F811
     return make_project("ml", name="Machine learning", members={"owner": owner, "member": member, "viewer": viewer})
 
 

@@ -39,7 +39,9 @@ def test_a_rule_made_in_the_admin_keeps_its_secret_and_never_shows_it(admin_clie
     assert data["new_signing_secret"] not in page and "signing_secret" in page
 
     # Saved again without a new secret: the secret stays.
-    again = admin_client.post(f"/admin/notifications/notificationrule/{rule.pk}/change/", form(project, new_signing_secret=""))
+    again = admin_client.post(
+        f"/admin/notifications/notificationrule/{rule.pk}/change/", form(project, new_signing_secret="")
+    )
     assert again.status_code == 302
     rule.refresh_from_db()
     assert rule.signing_secret == data["new_signing_secret"]

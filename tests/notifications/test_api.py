@@ -73,7 +73,9 @@ def test_an_owner_updates_and_deletes_a_rule(as_, project):
 
 def test_moving_a_rule_to_email_forgets_its_secret(as_, project):
     rule = webhook_rule(project, "https://hooks.example.com/x")
-    response = as_("owner").patch(f"{RULES}{rule.pk}/", {"channel": "email", "recipients": ["a@example.com"]}, format="json")
+    response = as_("owner").patch(
+        f"{RULES}{rule.pk}/", {"channel": "email", "recipients": ["a@example.com"]}, format="json"
+    )
     assert response.status_code == 200, response.content
     assert response.json()["secrets_set"] == []
     rule.refresh_from_db()
@@ -147,7 +149,12 @@ def test_everyone_in_the_project_lists_its_deliveries_and_only_its_own(as_, deli
     page = as_("viewer").get(DELIVERIES).json()
     assert [d["id"] for d in page["results"]] == [mine.pk]
     row = page["results"][0]
-    assert (row["rule_name"], row["event"], row["status"], row["response_code"]) == ("ops webhook", "cancelled", "failed", 500)
+    assert (row["rule_name"], row["event"], row["status"], row["response_code"]) == (
+        "ops webhook",
+        "cancelled",
+        "failed",
+        500,
+    )
     assert row["payload"]["data"]["status"] == RunStatus.CANCELLED
     assert as_("viewer").get(f"{DELIVERIES}{theirs.pk}/").status_code == 404
     assert as_("viewer").get(DELIVERIES, {"status": "delivered"}).json()["results"] == []
