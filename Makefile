@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python -m bench.logs
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.schedules
+	$(BIN)/python -m bench.webhooks
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache .cache

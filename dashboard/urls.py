@@ -12,4 +12,5 @@ urlpatterns = [
     path("pipelines/", views.shell),
     re_path(r"^pipelines/(?P<name>[^/]+)/$", views.shell),
     path("stacks/", views.shell),
+    path("notifications/", views.shell),
 ]

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiTokenViewSet, MeView
 from flowsite.api_docs import DocsView, SchemaView
+from notifications.api import DeliveryViewSet, RuleViewSet
 from runs.api.remote import RemoteReportView, RemoteRunView, RemoteSecretsView
 from runs.api.views import (
     ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
@@ -23,6 +24,8 @@ class ApiRouter(DefaultRouter):
 router = ApiRouter()
 router.register("projects", ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/members", MemberViewSet, basename="member")
+router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/notification-rules", RuleViewSet, basename="notification-rule")
+router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/deliveries", DeliveryViewSet, basename="delivery")
 router.register("stacks", StackViewSet, basename="stack")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register(r"pipelines/(?P<pipeline_name>[^/]+)/runs", PipelineRunViewSet, basename="pipeline-run")
@@ -47,5 +50,6 @@ urlpatterns = [
     path("remote/runs/<int:pk>/report/", RemoteReportView.as_view(), name="remote-report"),
     path("remote/runs/<int:pk>/secrets/", RemoteSecretsView.as_view(), name="remote-secrets"),
     path("", include(router.urls)),
-    re_path(r"^.*$", api_not_found),
+    # Any character, newlines too: a path with an encoded newline would otherwise miss this and get an HTML 404.
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

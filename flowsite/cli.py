@@ -349,6 +349,54 @@ def cmd_schedules_act(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _in_project(project: str, what: str) -> str:
+    return f"projects/{urllib.parse.quote(project, safe='')}/{what}/"
+
+
+def cmd_notify_rules(client: Client, args: argparse.Namespace) -> int:
+    rules = client.call("GET", _in_project(args.project, "notification-rules"))
+    if args.json:
+        print(json.dumps(rules, indent=2))
+        return EXIT_OK
+    destination = {"webhook": lambda r: r["url"], "email": lambda r: ", ".join(r["recipients"]), "slack": lambda r: "Slack"}
+    rows = [
+        [str(r["id"]), r["name"], ",".join(r["events"]), r["channel"], destination[r["channel"]](r), "on" if r["enabled"] else "off"]
+        for r in rules
+    ]
+    print(table(rows, ["ID", "NAME", "EVENTS", "CHANNEL", "SENDS TO", "ENABLED"]))
+    return EXIT_OK
+
+
+def _delivery_row(d: dict[str, Any]) -> list[str]:
+    answer = str(d["response_code"]) if d["response_code"] is not None else (d["error"] or "-")
+    return [
+        str(d["id"]), d["created_at"][:19].replace("T", " "), str(d["run"]), d["event"], d["rule_name"], d["status"],
+        str(d["attempts"]), answer[:60],
+    ]  # fmt: skip
+
+
+DELIVERY_HEADER = ["ID", "CREATED", "RUN", "EVENT", "RULE", "STATUS", "ATTEMPTS", "ANSWER"]
+
+
+def cmd_notify_deliveries(client: Client, args: argparse.Namespace) -> int:
+    query = {"status": args.status or [], "page_size": args.limit}
+    page = client.call("GET", _in_project(args.project, "deliveries"), query=query)
+    if args.json:
+        print(json.dumps(page["results"], indent=2))
+        return EXIT_OK
+    print(table([_delivery_row(d) for d in page["results"]], DELIVERY_HEADER))
+    return EXIT_OK
+
+
+def cmd_notify_resend(client: Client, args: argparse.Namespace) -> int:
+    delivery = client.call("POST", _in_project(args.project, "deliveries") + f"{args.delivery_id}/resend/")
+    if args.json:
+        print(json.dumps(delivery, indent=2))
+    else:
+        print(f"delivery {delivery['id']} will be sent again")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flowsite.cli", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1]
@@ -433,6 +481,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub = schedules.add_parser(name, parents=[output], help=text)
         sub.add_argument("schedule_id", type=int)
         sub.set_defaults(func=cmd_schedules_act)
+    notify = groups.add_parser("notifications", help="a project's notification rules and deliveries").add_subparsers(
+        dest="command", required=True
+    )
+    rules = notify.add_parser("rules", parents=[output], help="the project's rules")
+    rules.add_argument("--project", required=True)
+    rules.set_defaults(func=cmd_notify_rules)
+    deliveries = notify.add_parser("deliveries", parents=[output], help="recent deliveries, newest first")
+    deliveries.add_argument("--project", required=True)
+    deliveries.add_argument("--status", action="append", choices=["pending", "delivered", "failed"], help="repeat for several")
+    deliveries.add_argument("--limit", type=page_size, default=20, help=f"1 to {MAX_PAGE_SIZE} (default 20)")
+    deliveries.set_defaults(func=cmd_notify_deliveries)
+    resend = notify.add_parser("resend", parents=[output], help="send a delivery again")
+    resend.add_argument("delivery_id", type=int)
+    resend.add_argument("--project", required=True)
+    resend.set_defaults(func=cmd_notify_resend)
     return parser
 
 

@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "runs",
     "stacks",
     "schedules",
+    "notifications",
     "dashboard",
 ]
 
@@ -315,6 +316,8 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "runs.models.StepStatus",
         "RoleEnum": "runs.models.Role",
         "StreamEnum": "runs.models.LogStream",
+        "NotificationEventEnum": "notifications.models.Event",
+        "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
     },
 }
 # API bodies are small JSON; a larger one is refused with a 400 before it is read into memory.
@@ -347,6 +350,28 @@ FLOWSITE_REQUEUE_SECONDS = env_float("FLOWSITE_REQUEUE_SECONDS", 10.0, minimum=1
 # Schedules (schedules.firing): a fire time older than this when a scheduler gets to it was missed
 # (no scheduler ran), and the schedule's catch-up policy decides whether it runs.
 FLOWSITE_SCHEDULE_MISFIRE_GRACE = env_float("FLOWSITE_SCHEDULE_MISFIRE_GRACE", 60.0, minimum=1.0)
+
+# Notifications (notifications/): outbound requests time out after FLOWSITE_NOTIFY_TIMEOUT seconds; a
+# delivery is retried after RETRY_BASE, doubling up to RETRY_CAP seconds, until the receiver accepts, at
+# most MAX_ATTEMPTS times within MAX_AGE seconds. ALLOW_PRIVATE lets rules reach loopback and private
+# addresses (on in the developer profile; in production a project owner could otherwise probe the
+# machine's network and read the answers).
+FLOWSITE_NOTIFY_TIMEOUT = env_float("FLOWSITE_NOTIFY_TIMEOUT", 5.0, minimum=0.1)
+FLOWSITE_NOTIFY_RETRY_BASE = env_float("FLOWSITE_NOTIFY_RETRY_BASE", 10.0, minimum=0.01)
+FLOWSITE_NOTIFY_RETRY_CAP = env_float("FLOWSITE_NOTIFY_RETRY_CAP", 3600.0, minimum=0.01)
+FLOWSITE_NOTIFY_MAX_ATTEMPTS = env_int("FLOWSITE_NOTIFY_MAX_ATTEMPTS", 12)
+FLOWSITE_NOTIFY_MAX_AGE = env_float("FLOWSITE_NOTIFY_MAX_AGE", 24 * 3600.0, minimum=1.0)
+FLOWSITE_NOTIFY_THREADS = env_int("FLOWSITE_NOTIFY_THREADS", 8)
+FLOWSITE_NOTIFY_ALLOW_PRIVATE = env_bool("FLOWSITE_NOTIFY_ALLOW_PRIVATE", DEVELOPER_PROFILE)
+# Email notifications use Django's mail settings; SMTP on localhost:25 unless told otherwise.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "sent-email"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "flowsite@localhost")
 
 # django-q2 executes runs. A run longer than FLOWSITE_MAX_RUN_SECONDS is stopped by the
 # worker's task timeout; `retry` exceeds it so a long run is not delivered twice (and a

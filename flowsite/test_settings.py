@@ -6,6 +6,9 @@ import os
 # Set in the environment so worker processes the tests start read the same.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x9Lq2" * 8)
 os.environ.setdefault("FLOWSITE_HTTPS", "false")
+# Notification tests send to receivers on 127.0.0.1, and retry quickly.
+os.environ.setdefault("FLOWSITE_NOTIFY_ALLOW_PRIVATE", "true")
+os.environ.setdefault("FLOWSITE_NOTIFY_RETRY_BASE", "0.2")
 os.environ.setdefault("FLOWSITE_SECRET_KEYS", "6k0bKHBYQpn7l_p2Oqzo1wD9YxK1mO2dXJ3v3oVXHfI=")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("FLOWSITE_QUEUE", f"flowsite-{os.environ['PYTEST_XDIST_WORKER']}")

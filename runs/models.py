@@ -254,6 +254,12 @@ class Run(models.Model):
                 changed = rows.update(status=new, **fields)
                 if changed:
                     RunEvent.objects.create(run_id=self.pk, old_status=old, new_status=new, reason=reason, actor=actor)
+                    if new in FINAL_RUN_STATES:
+                        # Notifications are created with the run's end, and sent after it commits,
+                        # by another process: a receiver never holds up a run.
+                        from notifications.dispatch import record_run_end
+
+                        record_run_end(self.pk, self.project_id, new)
             if changed:
                 self.status = new
                 for name, value in fields.items():

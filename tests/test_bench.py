@@ -66,3 +66,16 @@ def test_schedules_benchmark_fires_with_two_schedulers_and_no_doubles(tmp_path):
     assert "2 schedule(s) every 2 s, 2 schedulers, 2 workers" in out
     assert "fire lateness (fire time -> fire and run committed), first 6 fires: p50 " in out
     assert "doubles: 0 (fire times fired twice 0, runs claimed twice 0, runs without a fire 0)" in out
+
+
+def test_webhooks_benchmark_loses_no_delivery():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.webhooks", "--runs", "40", "--threads", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "delivered: 40" in lines and "lost: 0" in lines

@@ -2,6 +2,7 @@
 import { api, h, message } from "./lib.js";
 import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { runPage } from "./run.js";
+import { notificationsPage } from "./notifications.js";
 import { runsPage } from "./runs.js";
 import { stacksPage } from "./stacks.js";
 
@@ -44,6 +45,12 @@ async function main() {
       await pipelinesPage(root, me, project);
     } else if (path.startsWith("/pipelines/")) {
       await pipelinePage(root, me, project, decodeURIComponent(path.split("/")[2]));
+    } else if (path === "/notifications/") {
+      if (!project) {
+        root.replaceChildren(h("h1", {}, "Notifications"), message("info", "You are not in any project yet."));
+        return;
+      }
+      await notificationsPage(root, me, project);
     } else if (path === "/stacks/") {
       await stacksPage(root, me);
     } else {

@@ -44,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import ApiToken
+from notifications.models import NotificationRule
 from runs.models import Artifact, Run, RunStatus
 from schedules.models import Schedule
 from tests.runs.helpers import execute
@@ -95,6 +96,9 @@ def fuzz_target(ready: Any, owner: Any) -> dict[str, Any]:
     Run.objects.trigger(project=ready, pipeline="arithmetic", params={"n": 2}, user=owner)
     completed = execute(Run.objects.trigger(project=ready, pipeline="greeting", params={"name": "Ada"}, user=owner))
     assert completed.status == RunStatus.COMPLETED, completed.failure_message
+    rule = NotificationRule.objects.create(
+        project=ready, name="fuzz", channel="email", events=["failed"], recipients=["fuzz@example.com"]
+    )
     failed = execute(Run.objects.trigger(project=ready, pipeline="exploding", user=owner))
     assert failed.status == RunStatus.FAILED
     artifact = Artifact.objects.filter(run=completed).first()
@@ -106,7 +110,7 @@ def fuzz_target(ready: Any, owner: Any) -> dict[str, Any]:
     )
     return {
         "key": key, "token": token, "run": completed, "queued": queued, "failed": failed, "artifact": artifact,
-        "stack": completed.stack, "schedule": schedule,
+        "stack": completed.stack, "schedule": schedule, "rule": rule, "delivery": rule.deliveries.get(),
     }  # fmt: skip
 
 
@@ -131,6 +135,8 @@ def pinned_path_parameters(path: str, target: dict[str, Any]) -> dict[str, Any]:
         "/api/stacks/": target["stack"].pk,
         "/api/tokens/": target["token"].pk,
         "/api/schedules/": target["schedule"].pk,
+        "/api/projects/{project_slug}/notification-rules/": target["rule"].pk,
+        "/api/projects/{project_slug}/deliveries/": target["delivery"].pk,
     }
     by_name = {
         "slug": "ml",
