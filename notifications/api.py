@@ -166,7 +166,7 @@ class InProject:
     partial_update=extend_schema(
         parameters=[PROJECT_SLUG],
         summary="Change a notification rule",
-        description="Owners only; fields left out keep their values.",
+        description="Owners only; the fields and secrets left out are kept.",
     ),
     destroy=extend_schema(
         parameters=[PROJECT_SLUG],

@@ -388,9 +388,9 @@ def fields_named(schema: dict, names: set[str]) -> list[str]:
 
 
 def test_no_field_a_generator_must_rename_but_the_deprecated_ones_with_a_new_name(schema):
-    # `next` is DRF's page link, beside `next_cursor`, which is what a client passes back.
+    # `next` is DRF's page link of the cursor-paged lists, beside `next_cursor`, which a client passes back.
     assert fields_named(schema, {"type", "format"}) == []
-    assert fields_named(schema, {"next"}) == ["PaginatedRunList.next"]
+    assert fields_named(schema, {"next"}) == ["PaginatedDeliveryList.next", "PaginatedRunList.next"]
     artifact = schema["components"]["schemas"]["Artifact"]["properties"]
     assert artifact["type"]["deprecated"] and "value_type" in artifact
 
