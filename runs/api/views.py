@@ -46,6 +46,14 @@ NEXT_AFTER = OpenApiParameter(
 )
 
 
+# The filter's statuses as the one run status enum, not an enum of its own per operation: a generated client
+# passes RunStatusEnum values it already has.
+STATUS_FILTER = OpenApiParameter(
+    "status",
+    {"type": "array", "items": {"$ref": "#/components/schemas/RunStatusEnum"}},
+    explode=True,
+    description="Only runs in these statuses: repeat for several.",
+)
 LOG_PAGE_PARAMETERS = [
     OpenApiParameter(
         "after", {"type": "integer", "minimum": 0}, description="Only lines after this sequence number (default 0)."
@@ -273,6 +281,7 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
         summary="List a pipeline's runs",
         description="The pipeline's runs in the projects you belong to, newest first, with the filters of list_runs. "
         "A pipeline never registered is a 404.",
+        parameters=[STATUS_FILTER],
     )
 )
 class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -319,6 +328,7 @@ class ErrorsAsJSON(negotiation.DefaultContentNegotiation):
         summary="List runs",
         description="Runs of the projects you belong to, newest first, a page at a time: pass `next_cursor` back as "
         "`cursor` for the next page. Filters combine; repeat `status` for several.",
+        parameters=[STATUS_FILTER],
     ),
     retrieve=extend_schema(
         summary="Get a run", description="One run with its steps and the graph of the code it ran: poll it to follow."

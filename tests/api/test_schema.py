@@ -355,6 +355,9 @@ def test_closed_values_are_enums_shared_by_every_field_that_holds_them(schema):
     for name in ("old_status", "new_status"):
         refs = [option.get("$ref") for option in components["RunEvent"]["properties"][name]["anyOf"]]
         assert refs[:2] == ["#/components/schemas/RunStatusEnum", "#/components/schemas/StepStatusEnum"], name
+    for path in ("/api/runs/", "/api/pipelines/{pipeline_name}/runs/"):
+        [status] = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "status"]
+        assert status["schema"]["items"] == {"$ref": "#/components/schemas/RunStatusEnum"}, path
     # A custom logging level keeps its own name: the level is not closed, and the schema does not pretend it is.
     assert "enum" not in components["LogLine"]["properties"]["level"]
 

@@ -200,7 +200,7 @@ def test_a_generated_client_drives_the_api(generated: ModuleType, cluster: Any, 
     assert len(seen) == 3 and seen[0] == run_id and seen == sorted(seen)
     cancelled_runs = (
         call["list_runs"]
-        .sync(client=client, pipeline="lingering", status=[models.ListRunsStatusItem.CANCELLED])
+        .sync(client=client, pipeline="lingering", status=[models.RunStatusEnum.CANCELLED])
         .results
     )
     assert lingering.id in {run.id for run in cancelled_runs}
