@@ -1,6 +1,6 @@
 // Pipelines: each with its graph, recent outcomes and duration trend; one pipeline's trigger form.
 import { drawDag } from "./dag.js";
-import { ApiError, api, badge, canRun, duration, h, message, when } from "./lib.js";
+import { ApiError, api, badge, canRun, duration, h, message, poll, when } from "./lib.js";
 
 export async function pipelinesPage(root, me, project) {
   const pipelines = await api("pipelines/");
@@ -16,13 +16,16 @@ export async function pipelinesPage(root, me, project) {
       h("p", {}, pipeline.description || h("span", { class: "muted" }, "No description.")),
       h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.dag.nodes.length} step${pipeline.dag.nodes.length === 1 ? "" : "s"} · ${pipeline.module}`),
       drawDag(pipeline.dag, new Map(), null, { compact: true }), recent));
-    recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs))).catch((e) => recent.replaceChildren(message("error", e.message)));
+    showRecentRuns(recent, pipeline.name, project);
   }
 }
 
-async function recentRuns(name, project) {
-  const page = await api(`pipelines/${encodeURIComponent(name)}/runs/`, { query: { page_size: 30, project: project && project.slug } });
-  return page.results;
+function showRecentRuns(box, name, project) {
+  poll(async () => {
+    const page = await api(`pipelines/${encodeURIComponent(name)}/runs/`, { query: { page_size: 30, project: project && project.slug } });
+    box.replaceChildren(...outcomes(page.results));
+    return null;
+  }, { notice: box, what: `the recent runs of ${name}` });
 }
 
 function outcomes(runs) {
@@ -50,7 +53,8 @@ export async function pipelinePage(root, me, project, name) {
   try {
     pipeline = await api(`pipelines/${encodeURIComponent(name)}/`);
   } catch (error) {
-    root.replaceChildren(h("h1", {}, name), message("error", error.status === 404 ? "There is no pipeline with this name." : error.message));
+    if (error.status !== 404) throw error;
+    root.replaceChildren(h("h1", {}, name), message("error", "There is no pipeline with this name."));
     return;
   }
   document.title = `${pipeline.name} · Flowsite`;
@@ -64,7 +68,7 @@ export async function pipelinePage(root, me, project, name) {
     h("div", { class: "card dag-box" }, drawDag(pipeline.dag)),
     h("h2", {}, "Run it"), triggerForm(pipeline, stacks, me, project),
     h("h2", {}, "Recent runs"), recent);
-  recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs)));
+  showRecentRuns(recent, pipeline.name, project);
 }
 
 function triggerForm(pipeline, stacks, me, project) {

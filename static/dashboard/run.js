@@ -1,7 +1,7 @@
 // One run: header, DAG, timeline, steps, live log, artifacts, history, and cancel / retry.
 import { drawDag } from "./dag.js";
 import { drawGantt } from "./gantt.js";
-import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, stepsSummary, when } from "./lib.js";
+import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 import { LogPanel } from "./logs.js";
 
 const CANCELLABLE = new Set(["queued", "provisioning", "running"]);
@@ -12,13 +12,14 @@ export async function runPage(root, me, runId) {
   try {
     run = await api(`runs/${runId}/`);
   } catch (error) {
-    root.replaceChildren(h("h1", {}, `Run #${runId}`), message("error", error.status === 404
-      ? "There is no such run, or it belongs to a project you are not in." : `Could not load the run: ${error.message}`));
+    if (error.status !== 404) throw error;
+    root.replaceChildren(h("h1", {}, `Run #${runId}`), message("error", "There is no such run, or it belongs to a project you are not in."));
     return;
   }
   const header = h("section", { class: "run-header" });
   const actions = h("div", { class: "actions" });
   const notice = h("div");
+  const problems = h("div");
   const dagBox = h("div", { class: "card dag-box" });
   const ganttBox = h("div", { class: "card" });
   const stepsBody = h("tbody");
@@ -26,7 +27,7 @@ export async function runPage(root, me, runId) {
   const eventsBody = h("tbody");
   const logs = new LogPanel(run.id);
   root.replaceChildren(
-    h("h1", {}, `Run #${run.id} `, h("span", { id: "run-status" }, badge(run.status))), header, actions, notice,
+    h("h1", {}, `Run #${run.id} `, h("span", { id: "run-status" }, badge(run.status))), header, actions, notice, problems,
     h("h2", {}, "Graph"), dagBox,
     h("h2", {}, "Timeline"), ganttBox,
     h("h2", {}, "Steps"), h("div", { class: "scroll" }, h("table", { class: "steps" },
@@ -106,19 +107,15 @@ export async function runPage(root, me, runId) {
   }
 
   draw();
-  refreshExtras();
   logs.start();
-  while (!FINAL.has(run.status) && root.isConnected) {
-    await new Promise((r) => setTimeout(r, 1000));
-    try {
-      run = await api(`runs/${run.id}/`);
-      draw();
-      refreshExtras();
-    } catch (error) {
-      notice.replaceChildren(message("error", `Lost touch with the server: ${error.message}`));
-    }
-  }
-  refreshExtras();
+  let first = true;
+  poll(async () => {
+    if (!first) run = await api(`runs/${run.id}/`);
+    first = false;
+    draw();
+    await refreshExtras();
+    return FINAL.has(run.status) ? null : 1000;
+  }, { notice: problems, what: "the run", live: () => root.isConnected });
 }
 
 function logDownloads(runId) {

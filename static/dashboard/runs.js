@@ -1,5 +1,5 @@
 // The runs page: a filterable table of runs, filters kept in the URL, cursor paging, live statuses.
-import { ACTIVE, api, badge, duration, h, message, stepsSummary, when } from "./lib.js";
+import { ACTIVE, api, badge, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 
 const FILTERS = ["status", "pipeline", "stack", "triggered_by", "created_after", "created_before"];
 const STATUSES = ["queued", "provisioning", "running", "cancelling", "completed", "failed", "cancelled", "dead"];
@@ -25,7 +25,8 @@ export async function runsPage(root, me, project) {
     const data = new FormData(form);
     for (const name of FILTERS) for (const value of data.getAll(name)) if (value) next.append(name, value);
     history.replaceState(null, "", `${location.pathname}?${next}`);
-    load();
+    cursorUrl = null;
+    poller.refresh();
   }
 
   const body = h("tbody");
@@ -33,15 +34,18 @@ export async function runsPage(root, me, project) {
     h("thead", {}, h("tr", {}, ["Run", "Status", "Pipeline", "Stack", "Who", "Started", "Duration", "Steps"].map((c) => h("th", {}, c)))), body);
   const pager = h("div", { class: "pager" });
   const notice = h("div");
-  root.replaceChildren(h("h1", {}, "Runs", project ? h("span", { class: "sub" }, ` · ${project.name}`) : ""), form, notice, h("div", { class: "scroll" }, table), pager);
+  const problems = h("div");
+  root.replaceChildren(h("h1", {}, "Runs", project ? h("span", { class: "sub" }, ` · ${project.name}`) : ""), form, problems, notice, h("div", { class: "scroll" }, table), pager);
 
   let cursorUrl = null;
-  let timer = null;
-  let loads = 0;
 
-  async function load(url = null) {
+  function page(url) {
     cursorUrl = url;
-    clearTimeout(timer);
+    poller.refresh();
+  }
+
+  async function load() {
+    const asked = `${cursorUrl}|${location.search}`;
     const query = {};
     const current = new URLSearchParams(location.search);
     for (const name of FILTERS) query[name] = current.getAll(name);
@@ -49,24 +53,14 @@ export async function runsPage(root, me, project) {
     if (query.created_after.length) query.created_after = localMidnight(query.created_after[0], 0);
     if (query.created_before.length) query.created_before = localMidnight(query.created_before[0], 1);
     if (project) query.project = project.slug;
-    const generation = ++loads;
-    let page;
-    try {
-      page = await api(url || "runs/", { query: url ? {} : { ...query, page_size: 50 } });
-    } catch (error) {
-      notice.replaceChildren(message("error", `Could not load the runs: ${error.message}`));
-      return;
-    }
-    if (generation !== loads) return; // a newer request (paging, filters) has been made since
-    notice.replaceChildren();
-    body.replaceChildren(...page.results.map(row));
-    if (!page.results.length) {
-      notice.replaceChildren(message("info", "No runs match. Start one from a pipeline's page, or clear the filters."));
-    }
+    const result = await api(cursorUrl || "runs/", { query: cursorUrl ? {} : { ...query, page_size: 50 } });
+    if (asked !== `${cursorUrl}|${location.search}`) return 0; // paged or filtered meanwhile: load what is asked now
+    body.replaceChildren(...result.results.map(row));
+    notice.replaceChildren(result.results.length ? "" : message("info", "No runs match. Start one from a pipeline's page, or clear the filters."));
     pager.replaceChildren(
-      h("button", { type: "button", class: "secondary", disabled: !page.previous, onclick: () => load(page.previous) }, "← Newer"),
-      h("button", { type: "button", class: "secondary", disabled: !page.next, onclick: () => load(page.next) }, "Older →"));
-    if (page.results.some((r) => ACTIVE.has(r.status))) timer = setTimeout(() => root.isConnected && load(cursorUrl), 2000);
+      h("button", { type: "button", class: "secondary", disabled: !result.previous, onclick: () => page(result.previous) }, "← Newer"),
+      h("button", { type: "button", class: "secondary", disabled: !result.next, onclick: () => page(result.next) }, "Older →"));
+    return result.results.some((r) => ACTIVE.has(r.status)) ? 2000 : null;
   }
 
   function row(run) {
@@ -81,7 +75,7 @@ export async function runsPage(root, me, project) {
       h("td", { class: "progress" }, stepsSummary(run)));
   }
 
-  await load();
+  const poller = poll(load, { notice: problems, what: "the runs", live: () => root.isConnected });
 }
 
 function localMidnight(day, plusDays) {
