@@ -316,9 +316,12 @@ class StepRunSerializer(serializers.ModelSerializer):
 class RunDetailSerializer(RunSerializer):
     steps = StepRunSerializer(many=True, read_only=True)
     dag = serializers.JSONField(source="pipeline.dag", read_only=True, help_text="The graph of the code this run ran.")
+    cache = serializers.BooleanField(
+        source="use_cache", read_only=True, help_text="false for a fresh run, which served no step from the cache."
+    )
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "steps", "dag"]
+        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "steps", "dag", "cache"]
         read_only_fields = fields
 
 
@@ -327,6 +330,11 @@ class TriggerSerializer(serializers.Serializer):
     pipeline = serializers.CharField(max_length=200)
     stack = serializers.CharField(max_length=100, required=False, allow_blank=True, help_text="Default stack if empty.")
     params = serializers.DictField(required=False, default=dict, help_text="Run parameters; defaults fill the rest.")
+    cache = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false: a fresh run, whose steps all execute even where the cache holds their result.",
+    )
 
 
 class RunEventSerializer(serializers.ModelSerializer):

@@ -267,7 +267,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 OpenApiParameter.HEADER,
                 description=(
                     f"At most {IDEMPOTENCY_KEY_CHARS} characters, one per request within a project. A replay of the "
-                    "same request (the same pipeline, stack and parameters once defaults are applied) returns the "
+                    "same request (the same pipeline, stack, parameters once defaults are applied, and cache) returns the "
                     "run the key started; a different request with the key is a 422."
                 ),
             ),
@@ -302,6 +302,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 params=data.get("params"),
                 user=request.user,
                 idempotency_key=key,
+                use_cache=data["cache"],
             )
         except StackNotGranted as exc:
             raise Refused(exc.errors["stack"], exc.errors) from None

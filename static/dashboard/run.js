@@ -51,6 +51,7 @@ export async function runPage(root, me, runId) {
       fact("Duration", duration(run.duration_seconds)), fact("Steps", stepsSummary(run)),
       run.cancelled_by || run.cancel_requested_at ? fact("Cancelled by", run.cancelled_by || "–", ` at ${when(run.cancel_requested_at)}`) : null,
       run.retry_of ? fact("Retry of", h("a", { href: `/runs/${run.retry_of}/` }, `#${run.retry_of}`)) : null,
+      fact("Cache", run.cache ? "used where a step's code, inputs and parameters match" : "not used: a fresh run, every step executed"),
       fact("Parameters", h("code", { class: "params" }, JSON.stringify(run.params)))));
     notice.replaceChildren(run.failure_message ? message(run.status === "cancelled" ? "info" : "error", run.failure_message) : "");
     const allowed = canRun(me, run.project);
@@ -61,6 +62,7 @@ export async function runPage(root, me, runId) {
       actions.replaceChildren(...[
         allowed && CANCELLABLE.has(run.status) ? h("button", { type: "button", class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run") : null,
         allowed && RETRYABLE.has(run.status) ? h("button", { type: "button", id: "retry-run", onclick: retry }, "Retry from failure") : null,
+        allowed ? h("button", { type: "button", class: "secondary", id: "run-again", onclick: runAgain }, "Run again…") : null,
       ].filter(Boolean));
     }
     const statuses = new Map(run.steps.map((s) => [s.name, s]));
@@ -94,6 +96,11 @@ export async function runPage(root, me, runId) {
     } catch (error) {
       notice.replaceChildren(message("error", error.message));
     }
+  }
+
+  // The trigger form, filled in with this run's parameters and stack, to change before starting.
+  function runAgain() {
+    location.href = `/pipelines/${encodeURIComponent(run.pipeline)}/?again=${run.id}`;
   }
 
   async function retry() {

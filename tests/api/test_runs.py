@@ -133,6 +133,22 @@ def test_triggering_a_run(as_, ready, other_project, who, outcome):
         assert error(response)["fields"] == {"project": "no project 'ml' that you belong to"}
 
 
+def test_a_fresh_run_is_recorded_and_shown_as_fresh(as_, ready):
+    client = as_("member")
+    body = {"project": "ml", "pipeline": "greeting", "cache": False}
+    response = client.post("/api/runs/", body, format="json")
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["id"])
+    assert run.use_cache is False
+    assert client.get(f"/api/runs/{run.pk}/").json()["cache"] is False
+    plain = client.post("/api/runs/", {**body, "cache": True}, format="json").json()["id"]
+    assert client.get(f"/api/runs/{plain}/").json()["cache"] is True
+
+    refused = client.post("/api/runs/", {**body, "cache": "sometimes"}, format="json")
+    assert refused.status_code == 400
+    assert error(refused)["fields"] == {"cache": "Must be a valid boolean."}
+
+
 def test_triggering_in_an_unknown_project_names_project(as_, ready):
     response = as_("owner").post("/api/runs/", {"project": "nope", "pipeline": "greeting"}, format="json")
     assert response.status_code == 400
