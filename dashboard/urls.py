@@ -12,4 +12,6 @@ urlpatterns = [
     path("pipelines/", views.shell),
     re_path(r"^pipelines/(?P<name>[^/]+)/$", views.shell),
     path("stacks/", views.shell),
+    path("team/", views.shell),
+    path("tokens/", views.shell),
 ]

@@ -4,6 +4,8 @@ import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { runPage } from "./run.js";
 import { runsPage } from "./runs.js";
 import { stacksPage } from "./stacks.js";
+import { teamPage } from "./team.js";
+import { tokensPage } from "./tokens.js";
 
 const PROJECT_KEY = "flowsite.project";
 
@@ -38,6 +40,10 @@ async function draw(root) {
     await pipelinePage(root, me, project, decodeURIComponent(path.split("/")[2]));
   } else if (path === "/stacks/") {
     await stacksPage(root, me);
+  } else if (path === "/team/") {
+    await teamPage(root, me, project);
+  } else if (path === "/tokens/") {
+    await tokensPage(root);
   } else {
     root.replaceChildren(h("h1", {}, "Nothing here"), message("info", "There is no page at this address."));
   }
