@@ -41,7 +41,11 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-export async function api(path, { method = "GET", body, query } = {}) {
+// What api() answers to a conditional request whose ETag still holds (a 304).
+export const NOT_MODIFIED = Symbol("not modified");
+
+// `conditional`: an object whose `etag` is sent as If-None-Match and replaced by the answer's ETag.
+export async function api(path, { method = "GET", body, query, conditional } = {}) {
   const url = new URL(path.startsWith("http") ? path : `/api/${path}`, location.origin);
   // Absolute addresses come from API data (a page's `next`): only this site's are followed.
   if (url.origin !== location.origin) throw new ApiError(0, { error: { message: `refused to follow ${url.origin}` } });
@@ -53,9 +57,14 @@ export async function api(path, { method = "GET", body, query } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  if (conditional && conditional.etag) headers["If-None-Match"] = conditional.etag;
   let response;
   try {
-    response = await fetch(url, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(url, {
+      method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+      // The page keeps its own copy: the browser's cache would only turn the server's 304 back into a 200.
+      cache: conditional ? "no-store" : "default",
+    });
   } catch {
     // fetch rejects only when no answer came: the network, not our code.
     throw new ApiError(0, { error: { message: "the server could not be reached" } });
@@ -64,8 +73,10 @@ export async function api(path, { method = "GET", body, query } = {}) {
     location.href = `/login/?next=${encodeURIComponent(location.pathname + location.search)}`;
     throw new ApiError(401, null);
   }
+  if (conditional && response.status === 304) return NOT_MODIFIED;
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
+  if (conditional) conditional.etag = response.headers.get("ETag");
   return data;
 }
 
@@ -130,7 +141,6 @@ export function poll(step, { notice, what, live = () => true }) {
 }
 
 export const FINAL = new Set(["completed", "failed", "cancelled", "dead"]);
-export const ACTIVE = new Set(["queued", "provisioning", "running", "cancelling"]);
 
 export function badge(status) {
   return h("span", { class: `badge status-${status}`, "data-status": status }, status);
