@@ -13,4 +13,6 @@ urlpatterns = [
     re_path(r"^pipelines/(?P<name>[^/]+)/$", views.shell),
     path("stacks/", views.shell),
     path("notifications/", views.shell),
+    path("team/", views.shell),
+    path("tokens/", views.shell),
 ]

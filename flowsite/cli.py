@@ -162,6 +162,8 @@ def show_run(run: dict[str, Any], as_json: bool) -> None:
     print(table([_run_row(run)], RUN_HEADER))
     if run.get("failure_message"):
         print(f"reason: {run['failure_message']}")
+    if run.get("cache") is False:
+        print("fresh: no step was served from the cache")
     for step in run.get("steps", []):
         note = (step["error"] or "").strip().splitlines()[-1:] or [""]
         if step["cached_from_run"]:
@@ -224,6 +226,8 @@ def cmd_runs_trigger(client: Client, args: argparse.Namespace) -> int:
     body = {"project": args.project, "pipeline": args.pipeline, "params": dict(parse_param(p) for p in args.param)}
     if args.stack:
         body["stack"] = args.stack
+    if args.fresh:
+        body["cache"] = False
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
     return _finish(client, client.call("POST", "runs/", body=body, headers=headers), args)
 
@@ -430,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is")
     trigger.add_argument("--wait", action="store_true", help="wait for the run; the exit code follows its outcome")
     trigger.add_argument("--idempotency-key", help="a replay with the same key returns the same run")
+    trigger.add_argument("--fresh", action="store_true", help="execute every step, serving none from the cache")
     trigger.set_defaults(func=cmd_runs_trigger)
 
     for name, func, text in (

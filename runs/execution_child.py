@@ -64,7 +64,9 @@ def execute_in_child(prepared: Prepared, stop_signal: int) -> int:
         result = pipeline.run(
             dict(run.params),
             executor=LocalExecutor(observer=recorder),
-            cache_store=RunCacheStore(recorder, artifacts, {step.name: step.outputs for step in pipeline.steps}),
+            cache_store=RunCacheStore(
+                recorder, artifacts, {step.name: step.outputs for step in pipeline.steps}, lookups=run.use_cache
+            ),
             artifact_store=artifacts,
             run_id=str(run.pk),
             project_name=run.project.slug,

@@ -194,6 +194,8 @@ class Run(models.Model):
     # Set when retention deleted its log, step events and artifacts (runs.pruning); the outcome stays.
     pruned_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # False for a fresh run: every step executes, none is served from the cache (what it makes is cached).
+    use_cache = models.BooleanField(default=True)
 
     objects = RunQuerySet.as_manager()
 

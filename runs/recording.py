@@ -582,8 +582,12 @@ class RunArtifactStore:
 class RunCacheStore:
     """Step results reused across runs: CacheEntry rows pointing at artifacts."""
 
-    def __init__(self, recorder: RunRecorder, artifacts: RunArtifactStore, outputs: dict[str, list[str]]) -> None:
+    def __init__(
+        self, recorder: RunRecorder, artifacts: RunArtifactStore, outputs: dict[str, list[str]], lookups: bool = True
+    ) -> None:
         self.recorder = recorder
+        # False for a fresh run: nothing is served from the cache, though what the run makes is stored in it.
+        self.lookups = lookups
         self.artifacts = artifacts
         # Each step's declared outputs: a step with several stores one artifact per output.
         self.outputs = outputs
@@ -592,6 +596,8 @@ class RunCacheStore:
     def get(self, key: str) -> Any:
         if key in self._written:
             return self._written[key]
+        if not self.lookups:
+            return None
         row = (
             CacheEntry.objects.filter(key=key)
             .values_list("artifact_id", "artifact__run_id", "step", "artifact__uri", "artifact__data")

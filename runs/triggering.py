@@ -65,6 +65,7 @@ def trigger_run(
     user: Any = None,
     idempotency_key: str | None = None,
     retry_of: Run | None = None,
+    use_cache: bool = True,
 ) -> Run:
     """Create a queued run with its pending steps in one transaction and enqueue it once committed.
 
@@ -74,7 +75,7 @@ def trigger_run(
     """
     run, _ = trigger_or_replay(
         project=project, pipeline=pipeline, stack=stack, params=params, user=user,
-        idempotency_key=idempotency_key, retry_of=retry_of,
+        idempotency_key=idempotency_key, retry_of=retry_of, use_cache=use_cache,
     )  # fmt: skip
     return run
 
@@ -88,6 +89,7 @@ def trigger_or_replay(
     user: Any = None,
     idempotency_key: str | None = None,
     retry_of: Run | None = None,
+    use_cache: bool = True,
 ) -> tuple[Run, bool]:
     """`trigger_run`, also saying whether the run is an earlier one that `idempotency_key` replayed.
 
@@ -97,7 +99,7 @@ def trigger_or_replay(
     if idempotency_key:
         existing = _keyed_run(project, idempotency_key)
         if existing is not None:
-            return _replay(existing, idempotency_key, pipeline, stack, params), True
+            return _replay(existing, idempotency_key, pipeline, stack, params, use_cache), True
 
     definition, stack_row, resolved = check_request(project, pipeline, stack, params)
     # Local workers run only the code versions they have recorded; a remote job brings its own image.
@@ -116,6 +118,7 @@ def trigger_or_replay(
                 triggered_by=user if user is not None and user.is_authenticated else None,
                 idempotency_key=idempotency_key or None,
                 retry_of=retry_of,
+                use_cache=use_cache,
                 created_at=timezone.now(),
             )
             StepRun.objects.bulk_create(
@@ -123,6 +126,8 @@ def trigger_or_replay(
                 for position, node in enumerate(definition.dag.get("nodes", []))
             )
             reason = f"retry of run {retry_of.pk}" if retry_of is not None else "triggered"
+            if not use_cache:
+                reason += ", fresh: the cache is not used"
             RunEvent.objects.create(run=run, new_status=RunStatus.QUEUED, reason=reason, actor=run.triggered_by)
             transaction.on_commit(lambda: enqueue(run))
     except IntegrityError:
@@ -130,7 +135,7 @@ def trigger_or_replay(
             # A concurrent request with the same key won the race: this one is its replay.
             existing = _keyed_run(project, idempotency_key)
             if existing is not None:
-                return _replay(existing, idempotency_key, pipeline, stack, params), True
+                return _replay(existing, idempotency_key, pipeline, stack, params, use_cache), True
         raise
     return run, False
 
@@ -162,7 +167,7 @@ def _keyed_run(project: Project, key: str) -> Run | None:
     return Run.objects.filter(project=project, idempotency_key=key).select_related("pipeline").first()
 
 
-def _replay(existing: Run, key: str, pipeline: str, stack: Stack | str | None, params: Any) -> Run:
+def _replay(existing: Run, key: str, pipeline: str, stack: Stack | str | None, params: Any, use_cache: bool) -> Run:
     """The run `key` started, if this request is the one that started it; IdempotencyConflict if not."""
     differs = []
     if pipeline != existing.pipeline.name:
@@ -176,6 +181,8 @@ def _replay(existing: Run, key: str, pipeline: str, stack: Stack | str | None, p
     resolved, param_errors = resolve_params(existing.pipeline.parameters, params)
     if param_errors or resolved != existing.params:
         differs.append("params")
+    if use_cache != existing.use_cache:
+        differs.append("cache")
     if differs:
         raise IdempotencyConflict(existing, key, differs)
     return existing

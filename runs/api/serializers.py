@@ -436,10 +436,14 @@ class RunDetailSerializer(RunSerializer):
     schedule = serializers.SerializerMethodField(
         help_text="The schedule that started the run (`id`) and the fire time it ran for (`fire_at`); null otherwise."
     )
+    cache = serializers.BooleanField(
+        source="use_cache", read_only=True, help_text="false for a fresh run, which served no step from the cache."
+    )
 
     class Meta(RunSerializer.Meta):
         fields = [
             *RunSerializer.Meta.fields, "heartbeat_at", "worker_host", "remote_job_name", "schedule", "steps", "dag",
+            "cache",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -470,6 +474,11 @@ class TriggerSerializer(serializers.Serializer):
     stack = serializers.CharField(max_length=100, required=False, allow_blank=True, help_text="Default stack if empty.")
     params = serializers.DictField(
         child=serializers.JSONField(), required=False, default=dict, help_text="Run parameters; defaults fill the rest."
+    )
+    cache = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false: a fresh run, whose steps all execute even where the cache holds their result.",
     )
 
 

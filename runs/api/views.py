@@ -29,6 +29,7 @@ from ..logexport import FORMATS, last_seq, stream_log
 from ..recording import path_of
 from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay
 from . import serializers as s
+from .conditional import list_tag, unchanged
 from .filters import RunFilter
 from .permissions import ProjectRole, StaffCreatesProjects
 from .throttling import count_failed_lookup, refuse_if_guessing
@@ -393,7 +394,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 OpenApiParameter.HEADER,
                 description=(
                     f"At most {IDEMPOTENCY_KEY_CHARS} characters, one per request within a project. A replay of the "
-                    "same request (the same pipeline, stack and parameters once defaults are applied) returns the "
+                    "same request (the same pipeline, stack, parameters once defaults are applied, and cache) returns the "
                     "run the key started; a different request with the key is a 422."
                 ),
             ),
@@ -428,6 +429,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 params=data.get("params"),
                 user=request.user,
                 idempotency_key=key,
+                use_cache=data["cache"],
             )
         except StackNotGranted as exc:
             raise Refused(exc.errors["stack"], exc.errors) from None
@@ -656,6 +658,29 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         name = f"run{run.pk}-{_filename_part(step)}-log" if step else f"run{run.pk}-log"
         response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
         response["X-Next-After"] = str(upto)
+        return response
+
+    # Last in the class: from here on `list` names this method in the class body.
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="The ETag of a page you have: a 304 without a body while that page would not change.",
+            ),
+            OpenApiParameter(
+                "ETag", str, OpenApiParameter.HEADER, response=[200, 304], description="Send it back as If-None-Match."
+            ),
+        ],
+        responses={200: s.RunSerializer(many=True), 304: OpenApiResponse(description="The page has not changed.")},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        tag = list_tag(self, request)
+        if unchanged(request, tag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+        response = super().list(request, *args, **kwargs)
+        response["ETag"] = tag
         return response
 
 

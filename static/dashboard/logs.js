@@ -1,6 +1,6 @@
 // The log panel: tails a run's log through the API and shows only the rows in view, so a log of
 // 200,000 lines scrolls as lightly as one of 20.
-import { api, h } from "./lib.js";
+import { api, h, poll } from "./lib.js";
 
 const ROW = 18, OVERSCAN = 30, PAGE = 10000;
 
@@ -21,9 +21,10 @@ export class LogPanel {
     this.spacer = h("div", { class: "spacer" });
     this.rows = h("div", { class: "rows" });
     this.viewport = h("div", { class: "log-viewport", tabindex: 0, role: "log", "aria-label": "Run log", onscroll: () => this.render() }, this.spacer, this.rows);
+    this.notice = h("div", { class: "log-notice" });
     this.element = h("section", { class: "log-panel" },
       h("div", { class: "log-toolbar" }, this.stepSelect, this.streamSelect, this.search, h("label", {}, this.follow, " follow"), this.count),
-      this.viewport);
+      this.notice, this.viewport);
     this.steps = new Set();
   }
 
@@ -49,30 +50,27 @@ export class LogPanel {
     for (let i = from; i < this.lines.length; i++) if (this.matches(this.lines[i])) this.view.push(i);
   }
 
-  async start() {
-    while (!this.complete && !this.stopped) {
-      let page;
-      try {
-        page = await api(`runs/${this.runId}/logs/`, { query: { after: this.after, limit: PAGE } });
-      } catch (error) {
-        this.count.textContent = `could not load the log: ${error.message}`;
-        await new Promise((r) => setTimeout(r, 2000));
-        continue;
+  start() {
+    poll(() => this.more(), { notice: this.notice, what: "the log", live: () => this.element.isConnected });
+  }
+
+  // The next page of lines; returns when to ask again, or null once the run has ended and all is here.
+  async more() {
+    const page = await api(`runs/${this.runId}/logs/`, { query: { after: this.after, limit: PAGE } });
+    const from = this.lines.length;
+    for (const line of page.lines) {
+      this.lines.push(line);
+      if (line.step && !this.steps.has(line.step)) {
+        this.steps.add(line.step);
+        this.stepSelect.append(h("option", { value: line.step }, line.step));
       }
-      const from = this.lines.length;
-      for (const line of page.lines) {
-        this.lines.push(line);
-        if (line.step && !this.steps.has(line.step)) {
-          this.steps.add(line.step);
-          this.stepSelect.append(h("option", { value: line.step }, line.step));
-        }
-      }
-      this.after = page.next_after;
-      this.complete = page.complete;
-      this.extendView(from);
-      this.render(page.lines.length > 0);
-      if (!page.complete && page.lines.length < PAGE) await new Promise((r) => setTimeout(r, 700));
     }
+    this.after = page.next_after;
+    this.complete = page.complete;
+    this.extendView(from);
+    this.render(page.lines.length > 0);
+    if (page.complete) return null;
+    return page.lines.length < PAGE ? 700 : 0;
   }
 
   render(changed = false) {

@@ -1,5 +1,5 @@
 // Notifications: the project's rules, and its recent deliveries with their answers; members resend one.
-import { api, badge, canRun, h, message, when } from "./lib.js";
+import { api, badge, canRun, h, message, poll, when } from "./lib.js";
 
 const REFRESH_MS = 3000;
 
@@ -36,7 +36,7 @@ export async function notificationsPage(root, me, project) {
   root.append(h("h2", {}, "Recent deliveries"), notice, h("div", { class: "scroll" }, h("table", { class: "deliveries" },
     h("thead", {}, h("tr", {}, ["Created", "Run", "Event", "Rule", "Status", "Attempts", "Last answer", "Next attempt", ""].map((c) => h("th", {}, c)))), body)));
   const mayResend = canRun(me, project.slug);
-  let timer = null;
+  let poller = null;
 
   async function resend(delivery, button) {
     button.disabled = true;
@@ -46,19 +46,11 @@ export async function notificationsPage(root, me, project) {
     } catch (error) {
       notice.replaceChildren(message("error", `Could not resend delivery ${delivery.id}: ${error.message}`));
     }
-    load();
+    poller.refresh();
   }
 
   async function load() {
-    clearTimeout(timer);
-    let page;
-    try {
-      page = await api(`projects/${encodeURIComponent(project.slug)}/deliveries/`, { query: { page_size: 50 } });
-    } catch (error) {
-      notice.replaceChildren(message("error", `Could not load the deliveries: ${error.message}`));
-      timer = setTimeout(load, REFRESH_MS * 2);
-      return;
-    }
+    const page = await api(`projects/${encodeURIComponent(project.slug)}/deliveries/`, { query: { page_size: 50 } });
     body.replaceChildren(...page.results.map((d) => {
       const button = mayResend ? h("button", { type: "button", class: "secondary" }, "Resend") : "";
       if (button) button.addEventListener("click", () => resend(d, button));
@@ -75,7 +67,7 @@ export async function notificationsPage(root, me, project) {
     }));
     if (!page.results.length) body.replaceChildren(h("tr", {}, h("td", { colspan: 9 }, "No deliveries yet: they appear when a run ends as a rule asks.")));
     // While something is on its way, follow it.
-    if (page.results.some((d) => d.status === "pending")) timer = setTimeout(load, REFRESH_MS);
+    return page.results.some((d) => d.status === "pending") ? REFRESH_MS : null;
   }
-  await load();
+  poller = poll(load, { notice, what: "the deliveries", live: () => root.isConnected });
 }

@@ -1,6 +1,6 @@
 // Pipelines: each with its graph, recent outcomes and duration trend; one pipeline's trigger form.
 import { drawDag } from "./dag.js";
-import { ApiError, api, badge, canRun, duration, h, message, when } from "./lib.js";
+import { ApiError, api, badge, canRun, duration, h, message, poll, when } from "./lib.js";
 import { schedulesSection } from "./schedules.js";
 
 export async function pipelinesPage(root, me, project) {
@@ -17,13 +17,16 @@ export async function pipelinesPage(root, me, project) {
       h("p", {}, pipeline.description || h("span", { class: "muted" }, "No description.")),
       h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.dag.nodes.length} step${pipeline.dag.nodes.length === 1 ? "" : "s"} · ${pipeline.module}`),
       drawDag(pipeline.dag, new Map(), null, { compact: true }), recent));
-    recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs))).catch((e) => recent.replaceChildren(message("error", e.message)));
+    showRecentRuns(recent, pipeline.name, project);
   }
 }
 
-async function recentRuns(name, project) {
-  const page = await api(`pipelines/${encodeURIComponent(name)}/runs/`, { query: { page_size: 30, project: project && project.slug } });
-  return page.results;
+function showRecentRuns(box, name, project) {
+  poll(async () => {
+    const page = await api(`pipelines/${encodeURIComponent(name)}/runs/`, { query: { page_size: 30, project: project && project.slug } });
+    box.replaceChildren(...outcomes(page.results));
+    return null;
+  }, { notice: box, what: `the recent runs of ${name}` });
 }
 
 function outcomes(runs) {
@@ -51,10 +54,15 @@ export async function pipelinePage(root, me, project, name) {
   try {
     pipeline = await api(`pipelines/${encodeURIComponent(name)}/`);
   } catch (error) {
-    root.replaceChildren(h("h1", {}, name), message("error", error.status === 404 ? "There is no pipeline with this name." : error.message));
+    if (error.status !== 404) throw error;
+    root.replaceChildren(h("h1", {}, name), message("error", "There is no pipeline with this name."));
     return;
   }
   document.title = `${pipeline.name} · Flowsite`;
+  // "Run again" from a run: the form starts from that run, in that run's project.
+  const againId = new URLSearchParams(location.search).get("again");
+  const previous = againId ? await api(`runs/${encodeURIComponent(againId)}/`) : null;
+  if (previous) project = me.projects.find((p) => p.slug === previous.project) || project;
   // Only the stacks the chosen project may run on: staff grant stacks to projects.
   const stacks = project ? await api("stacks/", { query: { project: project.slug } }) : [];
   const recent = h("div", { class: "recent" });
@@ -63,13 +71,13 @@ export async function pipelinePage(root, me, project, name) {
     h("p", {}, pipeline.description || ""),
     h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.module} · recorded ${when(pipeline.created_at)}`),
     h("div", { class: "card dag-box" }, drawDag(pipeline.dag)),
-    h("h2", {}, "Run it"), triggerForm(pipeline, stacks, me, project),
+    h("h2", {}, previous ? `Run #${previous.id} again` : "Run it"), triggerForm(pipeline, stacks, me, project, previous),
     h("h2", {}, "Schedules"), schedulesSection(pipeline, stacks, me, project),
     h("h2", {}, "Recent runs"), recent);
-  recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs)));
+  showRecentRuns(recent, pipeline.name, project);
 }
 
-function triggerForm(pipeline, stacks, me, project) {
+function triggerForm(pipeline, stacks, me, project, previous) {
   if (!project) return message("info", "Choose a project (top right) to run this pipeline in.");
   if (!canRun(me, project.slug)) return message("info", `Your role in ${project.name} lets you read runs, not start them.`);
   if (!stacks.length) return message("info", `No stack is granted to ${project.name}; ask a staff member to grant one.`);
@@ -78,16 +86,47 @@ function triggerForm(pipeline, stacks, me, project) {
     const error = h("span", { class: "field-error", role: "alert" });
     errors.set(p.name, error);
     return h("label", { class: "param" }, h("span", { class: "name" }, p.name, p.required ? " *" : ""),
-      input(p), h("span", { class: "muted" }, p.json_type || "any JSON", p.steps.length ? ` · used by ${p.steps.join(", ")}` : ""), error);
+      input(p, previous && p.name in previous.params ? previous.params[p.name] : p.default),
+      h("span", { class: "muted" }, p.json_type || "any JSON", p.steps.length ? ` · used by ${p.steps.join(", ")}` : ""), error);
   });
   const stackError = h("span", { class: "field-error", role: "alert" });
   const general = h("div");
-  const stackSelect = h("select", { name: "stack", onchange: showWhetherRunnable }, stacks.map((s) => h("option", { value: s.name, selected: s.is_default }, `${s.name} (${s.kind})`)));
+  const chosenStack = (s) => (previous && stacks.some((t) => t.name === previous.stack) ? s.name === previous.stack : s.is_default);
+  const stackSelect = h("select", { name: "stack", onchange: showWhetherRunnable }, stacks.map((s) => h("option", { value: s.name, selected: chosenStack(s) }, `${s.name} (${s.kind})`)));
+  const fresh = h("input", { type: "checkbox", name: "fresh" });
+  const changes = previous ? h("div", { class: "changes", "aria-live": "polite" }) : null;
   const runButton = h("button", { type: "submit" }, `Run in ${project.name}`);
-  const form = h("form", { class: "trigger card", novalidate: true, onsubmit: submit },
+  const form = h("form", { class: "trigger card", novalidate: true, onsubmit: submit, oninput: showChanges, onchange: showChanges },
     ...fields, h("label", { class: "param" }, h("span", { class: "name" }, "stack"), stackSelect, stackError),
-    general, runButton);
+    h("label", { class: "param fresh" }, h("span", { class: "name" }, "fresh"), fresh,
+      h("span", { class: "muted" }, "Execute every step, even those whose result is in the cache.")),
+    changes, general, runButton);
   showWhetherRunnable();
+  showChanges();
+
+  // What this run would do differently from the one it starts from, as the form is edited.
+  function showChanges() {
+    if (!previous) return;
+    const differences = [];
+    for (const p of pipeline.parameters) {
+      let now;
+      try {
+        now = fieldValue(p, form.elements[`param-${p.name}`]);
+      } catch {
+        differences.push(h("li", { "data-param": p.name }, h("code", {}, p.name), ": not a valid value yet"));
+        continue;
+      }
+      const before = previous.params[p.name];
+      if (now !== LEFT_OUT && JSON.stringify(now) !== JSON.stringify(before)) {
+        differences.push(h("li", { "data-param": p.name }, h("code", {}, p.name), ": ", h("del", {}, JSON.stringify(before) ?? "not set"), " → ", h("ins", {}, JSON.stringify(now))));
+      }
+    }
+    if (stackSelect.value !== previous.stack) differences.push(h("li", { "data-param": "stack" }, "stack: ", h("del", {}, previous.stack), " → ", h("ins", {}, stackSelect.value)));
+    if (fresh.checked && previous.cache) differences.push(h("li", { "data-param": "cache" }, "fresh: the cache is not used"));
+    changes.replaceChildren(differences.length
+      ? h("div", {}, h("p", {}, `Differs from run #${previous.id}:`), h("ul", {}, differences))
+      : h("p", {}, `The same parameters and stack as run #${previous.id}.`));
+  }
 
   // A version no worker has would only be refused by the API: say so before anyone fills the form in.
   function showWhetherRunnable() {
@@ -113,7 +152,9 @@ function triggerForm(pipeline, stacks, me, project) {
     }
     if (refused) return;
     try {
-      const run = await api("runs/", { method: "POST", body: { project: project.slug, pipeline: pipeline.name, stack: stackSelect.value, params } });
+      const body = { project: project.slug, pipeline: pipeline.name, stack: stackSelect.value, params };
+      if (fresh.checked) body.cache = false;
+      const run = await api("runs/", { method: "POST", body });
       location.href = `/runs/${run.id}/`;
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
@@ -129,9 +170,9 @@ function triggerForm(pipeline, stacks, me, project) {
   return form;
 }
 
-function input(p) {
+function input(p, initial) {
   const name = `param-${p.name}`;
-  const value = p.default === null || p.default === undefined ? "" : p.default;
+  const value = initial === null || initial === undefined ? "" : initial;
   if (p.json_type === "boolean") return h("input", { type: "checkbox", name, checked: value === true });
   if (p.json_type === "integer" || p.json_type === "number") return h("input", { type: "number", name, value, step: p.json_type === "integer" ? 1 : "any" });
   if (p.json_type === "string") return h("input", { type: "text", name, value });

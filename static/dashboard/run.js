@@ -1,7 +1,7 @@
 // One run: header, DAG, timeline, steps, live log, artifacts, history, and cancel / retry.
 import { drawDag } from "./dag.js";
 import { drawGantt } from "./gantt.js";
-import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, stepsSummary, when } from "./lib.js";
+import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 import { LogPanel } from "./logs.js";
 
 const CANCELLABLE = new Set(["queued", "provisioning", "running"]);
@@ -12,13 +12,14 @@ export async function runPage(root, me, runId) {
   try {
     run = await api(`runs/${runId}/`);
   } catch (error) {
-    root.replaceChildren(h("h1", {}, `Run #${runId}`), message("error", error.status === 404
-      ? "There is no such run, or it belongs to a project you are not in." : `Could not load the run: ${error.message}`));
+    if (error.status !== 404) throw error;
+    root.replaceChildren(h("h1", {}, `Run #${runId}`), message("error", "There is no such run, or it belongs to a project you are not in."));
     return;
   }
   const header = h("section", { class: "run-header" });
   const actions = h("div", { class: "actions" });
   const notice = h("div");
+  const problems = h("div");
   const dagBox = h("div", { class: "card dag-box" });
   const ganttBox = h("div", { class: "card" });
   const stepsBody = h("tbody");
@@ -26,7 +27,7 @@ export async function runPage(root, me, runId) {
   const eventsBody = h("tbody");
   const logs = new LogPanel(run.id);
   root.replaceChildren(
-    h("h1", {}, `Run #${run.id} `, h("span", { id: "run-status" }, badge(run.status))), header, actions, notice,
+    h("h1", {}, `Run #${run.id} `, h("span", { id: "run-status" }, badge(run.status))), header, actions, notice, problems,
     h("h2", {}, "Graph"), dagBox,
     h("h2", {}, "Timeline"), ganttBox,
     h("h2", {}, "Steps"), h("div", { class: "scroll" }, h("table", { class: "steps" },
@@ -52,6 +53,7 @@ export async function runPage(root, me, runId) {
       run.retry_of ? fact("Retry of", h("a", { href: `/runs/${run.retry_of}/` }, `#${run.retry_of}`)) : null,
       run.schedule ? fact("Schedule", h("a", { href: `/pipelines/${encodeURIComponent(run.pipeline)}/#schedule-${run.schedule.id}`, id: "run-schedule" },
         `schedule #${run.schedule.id}`), ` for ${when(run.schedule.fire_at)}`) : null,
+      fact("Cache", run.cache ? "used where a step's code, inputs and parameters match" : "not used: a fresh run, every step executed"),
       fact("Parameters", h("code", { class: "params" }, JSON.stringify(run.params)))));
     notice.replaceChildren(run.failure_message ? message(run.status === "cancelled" ? "info" : "error", run.failure_message) : "");
     const allowed = canRun(me, run.project);
@@ -62,6 +64,7 @@ export async function runPage(root, me, runId) {
       actions.replaceChildren(...[
         allowed && CANCELLABLE.has(run.status) ? h("button", { type: "button", class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run") : null,
         allowed && RETRYABLE.has(run.status) ? h("button", { type: "button", id: "retry-run", onclick: retry }, "Retry from failure") : null,
+        allowed ? h("button", { type: "button", class: "secondary", id: "run-again", onclick: runAgain }, "Run again…") : null,
       ].filter(Boolean));
     }
     const statuses = new Map(run.steps.map((s) => [s.name, s]));
@@ -97,6 +100,11 @@ export async function runPage(root, me, runId) {
     }
   }
 
+  // The trigger form, filled in with this run's parameters and stack, to change before starting.
+  function runAgain() {
+    location.href = `/pipelines/${encodeURIComponent(run.pipeline)}/?again=${run.id}`;
+  }
+
   async function retry() {
     if (!(await confirmDialog(`Retry run #${run.id}? Steps that completed are reused.`, "Retry"))) return;
     try {
@@ -108,19 +116,15 @@ export async function runPage(root, me, runId) {
   }
 
   draw();
-  refreshExtras();
   logs.start();
-  while (!FINAL.has(run.status) && root.isConnected) {
-    await new Promise((r) => setTimeout(r, 1000));
-    try {
-      run = await api(`runs/${run.id}/`);
-      draw();
-      refreshExtras();
-    } catch (error) {
-      notice.replaceChildren(message("error", `Lost touch with the server: ${error.message}`));
-    }
-  }
-  refreshExtras();
+  let first = true;
+  poll(async () => {
+    if (!first) run = await api(`runs/${run.id}/`);
+    first = false;
+    draw();
+    await refreshExtras();
+    return FINAL.has(run.status) ? null : 1000;
+  }, { notice: problems, what: "the run", live: () => root.isConnected });
 }
 
 function logDownloads(runId) {

@@ -1,13 +1,18 @@
-// The runs page: a filterable table of runs, filters kept in the URL, cursor paging, live statuses.
-import { ACTIVE, api, badge, duration, h, message, stepsSummary, when } from "./lib.js";
+// The runs page: a searchable, filterable table of runs, filters kept in the URL, cursor paging, kept live
+// by conditional requests (a 304 while nothing changed), and bulk cancel and retry for members.
+import { NOT_MODIFIED, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 
-const FILTERS = ["status", "pipeline", "stack", "triggered_by", "created_after", "created_before"];
+const FILTERS = ["search", "status", "pipeline", "stack", "triggered_by", "created_after", "created_before"];
+const REFRESH_MS = 1500; // new and changed runs show within 2 s
+const CANCELLABLE = new Set(["queued", "provisioning", "running"]);
+const RETRYABLE = new Set(["failed", "cancelled", "dead"]);
 const STATUSES = ["queued", "provisioning", "running", "cancelling", "completed", "failed", "cancelled", "dead"];
 
 export async function runsPage(root, me, project) {
   const params = new URLSearchParams(location.search);
   const [pipelines, stacks] = await Promise.all([api("pipelines/"), api("stacks/")]);
   const form = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); apply(); } },
+    h("label", { class: "search" }, "Search ", h("input", { type: "search", name: "search", value: params.get("search") || "", placeholder: "run id, pipeline or parameter value", size: 28 })),
     h("fieldset", { class: "statuses" }, h("legend", {}, "Status"),
       STATUSES.map((s) => h("label", { class: "chip" }, h("input", { type: "checkbox", name: "status", value: s, checked: params.getAll("status").includes(s) }), s))),
     h("label", {}, "Pipeline ", h("select", { name: "pipeline" }, h("option", { value: "" }, "any"),
@@ -25,23 +30,42 @@ export async function runsPage(root, me, project) {
     const data = new FormData(form);
     for (const name of FILTERS) for (const value of data.getAll(name)) if (value) next.append(name, value);
     history.replaceState(null, "", `${location.pathname}?${next}`);
-    load();
+    cursorUrl = null;
+    poller.refresh();
   }
 
+  const member = canRun(me, project.slug);
+  const selected = new Set();
+  let shown = [];
   const body = h("tbody");
+  const everyRun = h("input", { type: "checkbox", "aria-label": "Select every run on this page", onchange: (e) => {
+    for (const run of shown) if (e.target.checked) selected.add(run.id); else selected.delete(run.id);
+    draw();
+  } });
+  const columns = ["Run", "Status", "Pipeline", "Stack", "Who", "Started", "Duration", "Steps"];
   const table = h("table", { class: "runs" },
-    h("thead", {}, h("tr", {}, ["Run", "Status", "Pipeline", "Stack", "Who", "Started", "Duration", "Steps"].map((c) => h("th", {}, c)))), body);
+    h("thead", {}, h("tr", {}, member ? h("th", { class: "select" }, everyRun) : null, columns.map((c) => h("th", {}, c)))), body);
   const pager = h("div", { class: "pager" });
   const notice = h("div");
-  root.replaceChildren(h("h1", {}, "Runs", project ? h("span", { class: "sub" }, ` · ${project.name}`) : ""), form, notice, h("div", { class: "scroll" }, table), pager);
+  const problems = h("div");
+  const summary = h("div", { class: "bulk-summary" });
+  const count = h("span", { class: "muted" });
+  const cancelSelected = h("button", { type: "button", class: "danger", onclick: () => bulk("cancel") }, "Cancel selected");
+  const retrySelected = h("button", { type: "button", onclick: () => bulk("retry") }, "Retry selected");
+  const bulkBar = member ? h("div", { class: "bulk actions" }, count, cancelSelected, retrySelected) : null;
+  root.replaceChildren(h("h1", {}, "Runs", project ? h("span", { class: "sub" }, ` · ${project.name}`) : ""), form, problems, bulkBar, summary, notice, h("div", { class: "scroll" }, table), pager);
 
   let cursorUrl = null;
-  let timer = null;
-  let loads = 0;
+  let drawnFor = null;
+  const conditional = { etag: null };
 
-  async function load(url = null) {
+  function page(url) {
     cursorUrl = url;
-    clearTimeout(timer);
+    poller.refresh();
+  }
+
+  async function load() {
+    const asked = `${cursorUrl}|${location.search}`;
     const query = {};
     const current = new URLSearchParams(location.search);
     for (const name of FILTERS) query[name] = current.getAll(name);
@@ -49,28 +73,67 @@ export async function runsPage(root, me, project) {
     if (query.created_after.length) query.created_after = localMidnight(query.created_after[0], 0);
     if (query.created_before.length) query.created_before = localMidnight(query.created_before[0], 1);
     if (project) query.project = project.slug;
-    const generation = ++loads;
-    let page;
-    try {
-      page = await api(url || "runs/", { query: url ? {} : { ...query, page_size: 50 } });
-    } catch (error) {
-      notice.replaceChildren(message("error", `Could not load the runs: ${error.message}`));
+    if (asked !== drawnFor) conditional.etag = null; // another page: nothing to compare with
+    const result = await api(cursorUrl || "runs/", { query: cursorUrl ? {} : { ...query, page_size: 50 }, conditional });
+    if (asked !== `${cursorUrl}|${location.search}`) return 0; // paged or filtered meanwhile: load what is asked now
+    if (result === NOT_MODIFIED) return REFRESH_MS;
+    drawnFor = asked;
+    shown = result.results;
+    draw();
+    notice.replaceChildren(shown.length ? "" : message("info", "No runs match. Start one from a pipeline's page, or clear the filters."));
+    pager.replaceChildren(
+      h("button", { type: "button", class: "secondary", disabled: !result.previous, onclick: () => page(result.previous) }, "← Newer"),
+      h("button", { type: "button", class: "secondary", disabled: !result.next, onclick: () => page(result.next) }, "Older →"));
+    return REFRESH_MS;
+  }
+
+  // The rows from what was last loaded, the selection kept across refreshes (of the runs still shown).
+  function draw() {
+    const ids = new Set(shown.map((r) => r.id));
+    for (const id of [...selected]) if (!ids.has(id)) selected.delete(id);
+    body.replaceChildren(...shown.map(row));
+    if (!member) return;
+    everyRun.checked = shown.length > 0 && selected.size === shown.length;
+    count.textContent = selected.size ? `${selected.size} selected` : "Select runs to cancel or retry them together.";
+    cancelSelected.disabled = retrySelected.disabled = selected.size === 0;
+  }
+
+  // Each selected run that can take the action gets it, one request each; the summary says what happened
+  // to every one, those skipped and those refused included.
+  async function bulk(action) {
+    const eligible = action === "cancel" ? CANCELLABLE : RETRYABLE;
+    const chosen = shown.filter((r) => selected.has(r.id));
+    const acting = chosen.filter((r) => eligible.has(r.status));
+    const skipped = chosen.filter((r) => !eligible.has(r.status));
+    const verb = action === "cancel" ? "Cancel" : "Retry";
+    if (!acting.length) {
+      summary.replaceChildren(message("info", `None of the selected runs can be ${action === "cancel" ? "cancelled" : "retried"}: ${describe(skipped)}.`));
       return;
     }
-    if (generation !== loads) return; // a newer request (paging, filters) has been made since
-    notice.replaceChildren();
-    body.replaceChildren(...page.results.map(row));
-    if (!page.results.length) {
-      notice.replaceChildren(message("info", "No runs match. Start one from a pipeline's page, or clear the filters."));
+    const question = `${verb} ${acting.length} run${acting.length === 1 ? "" : "s"} (${acting.map((r) => `#${r.id}`).join(", ")})?`;
+    if (!(await confirmDialog(question, `${verb} ${acting.length}`))) return;
+    const outcomes = await Promise.allSettled(acting.map((r) => api(`runs/${r.id}/${action}/`, { method: "POST" })));
+    const done = [], refused = [];
+    outcomes.forEach((o, i) => (o.status === "fulfilled" ? done : refused).push([acting[i], o]));
+    const lines = [];
+    if (done.length) {
+      lines.push(action === "cancel"
+        ? `Cancelled ${done.length}: ${done.map(([r]) => `#${r.id}`).join(", ")}.`
+        : `Retried ${done.length}: ${done.map(([r, o]) => `#${r.id} as #${o.value.id}`).join(", ")}.`);
     }
-    pager.replaceChildren(
-      h("button", { type: "button", class: "secondary", disabled: !page.previous, onclick: () => load(page.previous) }, "← Newer"),
-      h("button", { type: "button", class: "secondary", disabled: !page.next, onclick: () => load(page.next) }, "Older →"));
-    if (page.results.some((r) => ACTIVE.has(r.status))) timer = setTimeout(() => root.isConnected && load(cursorUrl), 2000);
+    if (skipped.length) lines.push(`Skipped ${skipped.length}: ${describe(skipped)}.`);
+    for (const [r, o] of refused) lines.push(`#${r.id} was refused: ${o.reason.message}.`);
+    summary.replaceChildren(message(refused.length ? "error" : "info", lines.map((l) => h("div", {}, l))));
+    selected.clear();
+    poller.refresh();
   }
 
   function row(run) {
-    return h("tr", { "data-run": run.id },
+    const pick = member ? h("td", { class: "select" }, h("input", {
+      type: "checkbox", checked: selected.has(run.id), "aria-label": `Select run #${run.id}`,
+      onchange: (e) => { if (e.target.checked) selected.add(run.id); else selected.delete(run.id); draw(); },
+    })) : null;
+    return h("tr", { "data-run": run.id }, pick,
       h("td", {}, h("a", { href: `/runs/${run.id}/` }, `#${run.id}`)),
       h("td", {}, badge(run.status)),
       h("td", {}, h("a", { href: `/pipelines/${encodeURIComponent(run.pipeline)}/` }, run.pipeline)),
@@ -81,7 +144,11 @@ export async function runsPage(root, me, project) {
       h("td", { class: "progress" }, stepsSummary(run)));
   }
 
-  await load();
+  const poller = poll(load, { notice: problems, what: "the runs", live: () => root.isConnected });
+}
+
+function describe(runs) {
+  return runs.map((r) => `#${r.id} is ${r.status}`).join(", ");
 }
 
 function localMidnight(day, plusDays) {

@@ -1,5 +1,5 @@
 // Stacks: where runs execute, with their key settings (never secrets) and, for staff who manage stacks, a check.
-import { api, h, message } from "./lib.js";
+import { api, h, message, poll } from "./lib.js";
 
 export async function stacksPage(root, me) {
   const stacks = await api("stacks/");
@@ -23,9 +23,11 @@ export async function stacksPage(root, me) {
       state,
       h("td", {}, me.manages_stacks ? h("a", { href: `/admin/stacks/stack/${stack.id}/change/` }, "edit in admin") : "")));
     if (me.manages_stacks) {
-      api(`stacks/${stack.id}/validate/`, { method: "POST" })
-        .then((r) => state.replaceChildren(r.valid ? h("span", { class: "badge status-completed" }, "ready") : h("span", { class: "badge status-failed", title: r.problem }, r.problem)))
-        .catch((e) => state.replaceChildren(e.message));
+      poll(async () => {
+        const r = await api(`stacks/${stack.id}/validate/`, { method: "POST" });
+        state.replaceChildren(r.valid ? h("span", { class: "badge status-completed" }, "ready") : h("span", { class: "badge status-failed", title: r.problem }, r.problem));
+        return null;
+      }, { notice: state, what: `the state of ${stack.name}` });
     }
   }
 }

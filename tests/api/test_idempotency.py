@@ -60,6 +60,7 @@ def test_the_same_request_after_resolution_is_a_replay(as_, ready):
         ({"params": {}}, "params"),
         ({"pipeline": "greeting", "params": {}}, "pipeline and params"),
         ({"stack": "gpu"}, "stack"),
+        ({"cache": False}, "cache"),
     ],
 )
 def test_the_key_reused_for_a_different_request_is_a_422(as_, ready, change, differs):

@@ -109,6 +109,33 @@ def test_a_retry_through_the_api_executes_only_the_failed_step(cluster, api, own
     assert detail(client, run["id"])["status"] == "failed"
 
 
+def test_a_fresh_run_executes_the_steps_the_cache_would_have_served(cluster, api, owner, ledger):
+    client = api(owner, auth="token")
+    first = until(client, start(client, "arithmetic", n=4, ledger=ledger)["id"], FINAL)
+    assert first["status"] == "completed", first["failure_message"]
+    assert first["cache"] is True
+    cached = until(client, start(client, "arithmetic", n=4, ledger=ledger)["id"], FINAL)
+    assert [s["status"] for s in cached["steps"]] == ["cached", "cached"]
+    assert ledger_entries(ledger) == ["produce", "add_up"]
+
+    body = {"project": "ml", "pipeline": "arithmetic", "params": {"n": 4, "ledger": ledger}, "cache": False}
+    response = client.post("/api/runs/", body, format="json")
+    assert response.status_code == 201, response.content
+    fresh = until(client, response.json()["id"], FINAL)
+    assert fresh["status"] == "completed", fresh["failure_message"]
+    assert fresh["cache"] is False
+    assert [(s["name"], s["status"], s["cached"]) for s in fresh["steps"]] == [
+        ("produce", "completed", False),
+        ("add_up", "completed", False),
+    ]
+    assert ledger_entries(ledger) == ["produce", "add_up", "produce", "add_up"], "the fresh run executed both steps"
+    events = client.get(fresh["links"]["events"]).json()
+    assert events[0]["reason"] == "triggered, fresh: the cache is not used"
+    # What the fresh run made is what the cache serves next.
+    after = until(client, start(client, "arithmetic", n=4, ledger=ledger)["id"], FINAL)
+    assert [s["cached_from_run"] for s in after["steps"]] == [fresh["id"], fresh["id"]]
+
+
 # The remote runner's report endpoint: what user code printed is stored sanitised, not refused.
 
 

@@ -89,6 +89,19 @@ def test_trigger_sends_a_json_value_as_json(cli):
     assert run.params["gate"] == ""
 
 
+def test_fresh_triggers_a_run_that_ignores_the_cache_and_show_says_so(cli):
+    result = cli("runs", "trigger", "greeting", "--project", "ml", "--fresh")
+    assert result.returncode == 0, result.stderr
+    run = Run.objects.get(pk=int(result.stdout.strip()))
+    assert run.use_cache is False
+    shown = cli("runs", "show", str(run.pk))
+    assert "fresh: no step was served from the cache" in shown.stdout.splitlines()
+
+    plain = Run.objects.get(pk=int(cli("runs", "trigger", "greeting", "--project", "ml").stdout.strip()))
+    assert plain.use_cache is True
+    assert "fresh" not in cli("runs", "show", str(plain.pk)).stdout
+
+
 def test_trigger_json_prints_the_run(cli):
     result = cli("runs", "trigger", "greeting", "--project", "ml", "--json")
     assert result.returncode == 0, result.stderr

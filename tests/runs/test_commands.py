@@ -71,6 +71,11 @@ def test_run_pipeline_prints_the_id_of_a_queued_run(ready):
     assert [s.status for s in run.steps.all()] == [StepStatus.PENDING, StepStatus.PENDING]
 
 
+def test_run_pipeline_fresh_records_a_run_that_ignores_the_cache(ready):
+    run_command("run_pipeline", "greeting", "--project", ready.slug, "--fresh")
+    assert Run.objects.get().use_cache is False
+
+
 def test_run_pipeline_reads_non_json_values_as_text(ready):
     run_command("run_pipeline", "greeting", "--project", ready.slug, "--param", "name=Ada Lovelace")
     assert Run.objects.get().params["name"] == "Ada Lovelace"

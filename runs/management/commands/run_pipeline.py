@@ -32,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--stack", help="stack name (default: the default stack)")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
         parser.add_argument("--wait", action="store_true", help="wait for the run to end")
+        parser.add_argument("--fresh", action="store_true", help="execute every step, serving none from the cache")
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["project"]).first()
@@ -39,7 +40,13 @@ class Command(BaseCommand):
             raise CommandError(f"there is no project {options['project']!r}")
         params = dict(parse_param(p) for p in options["param"])
         try:
-            run = trigger_run(project=project, pipeline=options["pipeline"], stack=options["stack"], params=params)
+            run = trigger_run(
+                project=project,
+                pipeline=options["pipeline"],
+                stack=options["stack"],
+                params=params,
+                use_cache=not options["fresh"],
+            )
         except TriggerError as exc:
             raise CommandError("; ".join(f"{field}: {reason}" for field, reason in exc.errors.items())) from None
         self.stdout.write(str(run.pk))
