@@ -30,26 +30,36 @@ class Metric:
 
 
 class MetricError(ValueError):
-    """A metric that cannot be recorded: a bad name, a value that is not a finite number, a bad index."""
+    """A metric that cannot be recorded: a bad name, a value that is not a finite number, a bad index.
+
+    `field` says which of `log_metric`'s arguments is wrong: name, value or step.
+    """
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def checked_metric(name: object, value: object, step: object = None) -> Metric:
     """The metric as it is recorded, or MetricError saying what is wrong with it."""
     if not isinstance(name, str):
-        raise MetricError(f"a metric's name is a string, not {type(name).__name__}")
+        raise MetricError(f"a metric's name is a string, not {type(name).__name__}", "name")
     if not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable() or name != name.strip():
         raise MetricError(
             f"metric name {name[:MAX_NAME_CHARS]!r} must be 1 to {MAX_NAME_CHARS} printable characters, "
-            "without leading or trailing spaces"
+            "without leading or trailing spaces",
+            "name",
         )
     # bool is a Real too, and True recorded as 1.0 would hide a mistake.
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise MetricError(f"metric {name!r} must be a number, not {type(value).__name__}")
+        raise MetricError(f"metric {name!r} must be a number, not {type(value).__name__}", "value")
     number = float(value)
     if not math.isfinite(number):
-        raise MetricError(f"metric {name!r} must be a finite number, not {number}")
+        raise MetricError(f"metric {name!r} must be a finite number, not {number}", "value")
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP_INDEX):
-        raise MetricError(f"metric {name!r}: step must be a whole number from 0 to {MAX_STEP_INDEX}, not {step!r}")
+        raise MetricError(
+            f"metric {name!r}: step must be a whole number from 0 to {MAX_STEP_INDEX}, not {step!r}", "step"
+        )
     return Metric(name, number, step)
 
 

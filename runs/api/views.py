@@ -10,7 +10,7 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, negotiation, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -19,9 +19,11 @@ from rest_framework.response import Response
 from flowsite.api_defaults import (
     Conflict, CursorPagination, ErrorSerializer, Refused, StrictOrderingFilter, Unprocessable,
 )  # fmt: skip
+from flowsite.engine.metrics import MetricError, checked_metric
 
+from .. import comparison
 from ..models import (
-    FINAL_RUN_STATES, Artifact, LogLine, Membership, PipelineDef, Project, Role, Run, RunStateError, StepRun,
+    FINAL_RUN_STATES, Artifact, LogLine, Membership, Metric, PipelineDef, Project, Role, Run, RunStateError, StepRun,
     has_role,
 )  # fmt: skip
 from ..logexport import FORMATS, last_seq, stream_log
@@ -42,6 +44,30 @@ NEXT_AFTER = OpenApiParameter(
     response=[200],
     description="The sequence number of the last line sent: pass it as ?after= to get the lines that follow.",
 )
+
+
+MAX_LISTED_METRICS = 10
+MAX_METRIC_POINTS = 10_000
+METRICS_PARAM = OpenApiParameter(
+    "metrics",
+    str,
+    description=f"Comma-separated metric names (at most {MAX_LISTED_METRICS}): each run's `metrics` then holds its "
+    "last value of each (null where it recorded none).",
+)
+
+
+def chosen_metrics(request: Request) -> list[str] | None:
+    """The metric names ?metrics= asks a runs list to show, checked as log_metric checks them."""
+    raw = request.query_params.get("metrics", "")
+    names = list(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+    if len(names) > MAX_LISTED_METRICS:
+        raise exceptions.ValidationError({"metrics": f"at most {MAX_LISTED_METRICS} metric names"})
+    for name in names:
+        try:
+            checked_metric(name, 0.0)
+        except MetricError as exc:
+            raise exceptions.ValidationError({"metrics": str(exc)}) from None
+    return names or None
 
 
 # A run shown alone or acted on comes with its related rows whole: cancel and retry read its stack and pipeline.
@@ -163,6 +189,30 @@ class MemberViewSet(viewsets.ViewSet):
 class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
     """Registered pipelines, each at its latest code version, with DAG and parameter schema."""
 
+    @extend_schema(
+        responses=s.MetricSeriesSerializer,
+        filters=False,
+        description="Each metric across the pipeline's latest runs (of projects you belong to), for a chart.",
+        parameters=[
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": comparison.MAX_CHARTED_RUNS},
+                description="How many of the latest runs to read (default 200); those without metrics are left out.",
+            ),
+            OpenApiParameter("project", str, description="Only this project's runs (its slug)."),
+        ],
+    )
+    @action(detail=True, pagination_class=None, filter_backends=[])
+    def metrics(self, request: Request, name: str) -> Response:
+        if not PipelineDef.objects.filter(name=name).exists():
+            raise exceptions.NotFound(f"no pipeline named {name[:200]!r}")
+        limit = _int_param(request, "limit", 200, minimum=1, maximum=comparison.MAX_CHARTED_RUNS)
+        runs = Run.objects.visible_to(request.user).filter(pipeline__name=name)
+        if request.query_params.get("project"):
+            runs = runs.filter(project__slug=request.query_params["project"])
+        latest = list(runs.order_by("-created_at", "-id").only("pk", "created_at", "status")[:limit])
+        return Response(s.MetricSeriesSerializer(comparison.metric_series(latest)).data)
+
     serializer_class = s.PipelineSerializer
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
@@ -174,6 +224,7 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 
+@extend_schema_view(list=extend_schema(parameters=[METRICS_PARAM]))
 class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """A pipeline's run history (runs of projects you belong to), newest first."""
 
@@ -191,6 +242,9 @@ class PipelineRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if not PipelineDef.objects.filter(name=name).exists():
             raise exceptions.NotFound(f"no pipeline named {name[:200]!r}")
         return s.runs_for_listing(Run.objects.visible_to(self.request.user).filter(pipeline__name=name))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "metric_names": chosen_metrics(self.request)}
 
 
 class PlainTextRenderer(renderers.BaseRenderer):
@@ -212,6 +266,7 @@ class ErrorsAsJSON(negotiation.DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+@extend_schema_view(list=extend_schema(parameters=[METRICS_PARAM]))
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs of the projects you belong to: history with filters, trigger, cancel, retry, steps, logs."""
 
@@ -237,6 +292,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         context = super().get_serializer_context()
         if self.action == "retrieve":
             context["readable_projects"] = s.readable_projects(self.request.user)
+        if self.action == "list":
+            context["metric_names"] = chosen_metrics(self.request)
         return context
 
     def _respond(self, run: Run, code: int) -> Response:
@@ -347,6 +404,46 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if not str(pk).isdigit():
             raise exceptions.NotFound()
         return get_object_or_404(Run.objects.visible_to(self.request.user), pk=pk)
+
+    @extend_schema(
+        responses=s.ComparisonSerializer,
+        filters=False,
+        description=(
+            f"{comparison.MIN_COMPARED} to {comparison.MAX_COMPARED} runs side by side: parameters, each metric's "
+            "last value and step durations, one value per run in the order asked, rows marked where the runs differ."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "ids",
+                str,
+                required=True,
+                description=f"Comma-separated run ids, {comparison.MIN_COMPARED} to {comparison.MAX_COMPARED}.",
+            )
+        ],
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[])
+    def compare(self, request: Request) -> Response:
+        ids = _run_ids(request.query_params.get("ids", ""))
+        runs = Run.objects.visible_to(request.user).select_related("pipeline").in_bulk(ids)
+        missing = [pk for pk in ids if pk not in runs]
+        if missing:
+            # The same answer for a run that does not exist and one you cannot read.
+            raise exceptions.NotFound(f"no run {missing[0]} that you can read")
+        return Response(s.ComparisonSerializer(comparison.compare([runs[pk] for pk in ids])).data)
+
+    @extend_schema(
+        responses=s.MetricPointSerializer(many=True),
+        filters=False,
+        description=f"Every metric point the run recorded, in order (at most {MAX_METRIC_POINTS}).",
+        parameters=[OpenApiParameter("name", str, description="Only this metric's points.")],
+    )
+    @action(detail=True, pagination_class=None, filter_backends=[])
+    def metrics(self, request: Request, pk: str) -> Response:
+        points = Metric.objects.filter(run=self._readable_run()).order_by("seq")
+        if request.query_params.get("name"):
+            points = points.filter(name=request.query_params["name"])
+        rows = points.values("seq", "step__name", "name", "value", "step_index", "at")[:MAX_METRIC_POINTS]
+        return Response(s.MetricPointSerializer(rows, many=True).data)
 
     @extend_schema(responses=s.StepRunSerializer(many=True), filters=False)
     @action(detail=True, pagination_class=None, filter_backends=[])
@@ -488,6 +585,18 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
         response["X-Next-After"] = str(upto)
         return response
+
+
+def _run_ids(raw: str) -> list[int]:
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not all(part.isdigit() and len(part) < 19 for part in parts):
+        raise exceptions.ValidationError({"ids": "must be run ids separated by commas"})
+    ids = list(dict.fromkeys(int(part) for part in parts))
+    if not comparison.MIN_COMPARED <= len(ids) <= comparison.MAX_COMPARED:
+        raise exceptions.ValidationError(
+            {"ids": f"name {comparison.MIN_COMPARED} to {comparison.MAX_COMPARED} different runs, not {len(ids)}"}
+        )
+    return ids
 
 
 def _filename_part(text: str) -> str:
