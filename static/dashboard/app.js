@@ -1,5 +1,6 @@
 // The portal: find out who is signed in, keep the chosen project, and draw the page for the URL.
 import { api, h, message } from "./lib.js";
+import { comparePage } from "./metrics.js";
 import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { runPage } from "./run.js";
 import { runsPage } from "./runs.js";
@@ -38,6 +39,8 @@ async function main() {
         return;
       }
       await runsPage(root, me, project);
+    } else if (path === "/runs/compare/") {
+      await comparePage(root, (new URLSearchParams(location.search).get("ids") || "").split(",").filter(Boolean));
     } else if (/^\/runs\/\d+\/$/.test(path)) {
       await runPage(root, me, Number(path.split("/")[2]));
     } else if (path === "/pipelines/") {

@@ -1,5 +1,6 @@
 // Pipelines: each with its graph, recent outcomes and duration trend; one pipeline's trigger form.
 import { drawDag } from "./dag.js";
+import { pipelineMetrics } from "./metrics.js";
 import { ApiError, api, badge, canRun, duration, h, message, when } from "./lib.js";
 
 export async function pipelinesPage(root, me, project) {
@@ -57,13 +58,16 @@ export async function pipelinePage(root, me, project, name) {
   // Only the stacks the chosen project may run on: staff grant stacks to projects.
   const stacks = project ? await api("stacks/", { query: { project: project.slug } }) : [];
   const recent = h("div", { class: "recent" });
+  const charts = h("div", { class: "metric-charts" });
   root.replaceChildren(
     h("h1", {}, pipeline.name),
     h("p", {}, pipeline.description || ""),
     h("p", { class: "muted" }, `code ${pipeline.code_version} · ${pipeline.module} · recorded ${when(pipeline.created_at)}`),
     h("div", { class: "card dag-box" }, drawDag(pipeline.dag)),
     h("h2", {}, "Run it"), triggerForm(pipeline, stacks, me, project),
-    h("h2", {}, "Recent runs"), recent);
+    h("h2", {}, "Recent runs"), recent,
+    h("h2", {}, "Metrics across runs"), charts);
+  pipelineMetrics(charts, pipeline.name, project);
   recentRuns(pipeline.name, project).then((runs) => recent.replaceChildren(...outcomes(runs)));
 }
 
