@@ -29,7 +29,11 @@ SERIES = 20
 
 def add_metrics(pipeline: str) -> list[int]:
     """Three metrics on each of the pipeline's latest CHARTED runs; their ids, newest first."""
-    runs = list(Run.objects.filter(pipeline__name=pipeline).order_by("-created_at", "-id").values_list("pk", flat=True)[:CHARTED])
+    runs = list(
+        Run.objects.filter(pipeline__name=pipeline)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)[:CHARTED]
+    )
     steps = dict(StepRun.objects.filter(run_id__in=runs, name="s3").values_list("run_id", "pk"))
     now = timezone.now()
     rows = []

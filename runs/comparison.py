@@ -44,7 +44,9 @@ def compare(runs: Sequence[Run]) -> dict[str, Any]:
     steps: dict[int, dict[str, tuple[str, float | None]]] = defaultdict(dict)
     step_names: list[str] = []
     for run_id, name, status, duration in (
-        StepRun.objects.filter(run_id__in=ids).order_by("position", "id").values_list("run_id", "name", "status", "duration_seconds")
+        StepRun.objects.filter(run_id__in=ids)
+        .order_by("position", "id")
+        .values_list("run_id", "name", "status", "duration_seconds")
     ):
         steps[run_id][name] = (status, duration)
         if name not in step_names:

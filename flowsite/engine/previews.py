@@ -69,7 +69,11 @@ def _preview(value: Any) -> dict[str, Any] | None:
     if isinstance(value, (dict, list, tuple)):
         clipped, truncated = _clip(value, JSON_DEPTH)
         text = json.dumps(clipped, indent=1, ensure_ascii=False)
-        return {"kind": "json", "text": cut(storable(text), JSON_CHARS), "truncated": truncated or len(text) > JSON_CHARS}
+        return {
+            "kind": "json",
+            "text": cut(storable(text), JSON_CHARS),
+            "truncated": truncated or len(text) > JSON_CHARS,
+        }
     return None
 
 

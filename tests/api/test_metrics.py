@@ -62,7 +62,13 @@ def test_a_pipeline_that_logs_metrics_and_outputs_a_table_shows_both(cluster, ap
 def test_a_remote_report_records_metrics_once_and_masks_previews(ready, stack, tmp_path):
     stack.config = {**(stack.config or {}), "artifact_uri": f"file://{tmp_path}"}
     client, run = reporting_run(ready, stack)
-    preview = {"kind": "table", "columns": ["key"], "rows": [["hush-hush-value"]], "total_rows": 1, "type": "builtins.list"}
+    preview = {
+        "kind": "table",
+        "columns": ["key"],
+        "rows": [["hush-hush-value"]],
+        "total_rows": 1,
+        "type": "builtins.list",
+    }
     events = [
         {"kind": "start", "step": "hello", "attempt": 1, "at": AT},
         {"kind": "metric", "step": "hello", "name": "loss", "value": 0.5, "step_index": 0, "at": AT},
@@ -81,7 +87,11 @@ def test_a_remote_report_records_metrics_once_and_masks_previews(ready, stack, t
     assert Artifact.objects.get(run=run).preview["rows"] == [["****"]]
     more = [{"kind": "metric", "step": "hello", "name": "accuracy", "value": 0.9, "at": AT}]
     assert report(client, run, json.dumps({"runner": "a" * 32, "batch": 2, "events": more}).encode()).status_code == 200
-    assert list(Metric.objects.filter(run=run).values_list("seq", "name")) == [(1, "loss"), (2, "loss"), (3, "accuracy")]
+    assert list(Metric.objects.filter(run=run).values_list("seq", "name")) == [
+        (1, "loss"),
+        (2, "loss"),
+        (3, "accuracy"),
+    ]
 
 
 def run_prefix(run: Run) -> str:
@@ -145,7 +155,13 @@ def test_compare_marks_differences_and_keeps_the_order_asked(ready, as_):
 
 @pytest.mark.parametrize(
     "ids, message",
-    [("", "2 to 10"), ("1", "2 to 10"), ("1,1", "2 to 10"), ("a,b", "run ids"), (",".join(map(str, range(1, 12))), "2 to 10")],
+    [
+        ("", "2 to 10"),
+        ("1", "2 to 10"),
+        ("1,1", "2 to 10"),
+        ("a,b", "run ids"),
+        (",".join(map(str, range(1, 12))), "2 to 10"),
+    ],
     ids=["none", "one", "same-twice", "not-ids", "eleven"],
 )
 def test_compare_refuses_bad_ids_naming_the_field(ready, as_, ids, message):

@@ -63,4 +63,6 @@ def test_no_web_module_imports_pickle_or_the_artifact_loader(path):
             assert (node.module or "").split(".")[0] not in ("pickle", "dill", "cloudpickle"), path
             assert "load_artifact" not in {alias.name for alias in node.names}, path
         elif isinstance(node, ast.Attribute):
-            assert node.attr not in ("loads", "load") or not isinstance(node.value, ast.Name) or node.value.id != "pickle", path
+            assert (
+                node.attr not in ("loads", "load") or not isinstance(node.value, ast.Name) or node.value.id != "pickle"
+            ), path
