@@ -7,6 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.factories import make_metric
 from tests.runs.helpers import execute
 
 from .helpers import open_run, screenshot, sign_in, trigger
@@ -51,3 +52,32 @@ def test_compare_says_what_is_wrong_with_its_ids(page, ready, owner):
     sign_in(page, "olivia")
     page.goto("/runs/compare?ids=1")
     expect(page.locator(".message.error")).to_contain_text("2 to 10")
+
+
+def test_runs_list_shows_chosen_metric_columns_remembered_and_picks_runs_to_compare(page, ready, owner):
+    runs = [trigger(ready, "greeting", user=owner, name=f"r{i}") for i in range(3)]
+    for run, accuracy in zip(runs, (0.5, 0.75, 0.9)):
+        make_metric(run, "hello", "accuracy", accuracy)
+    sign_in(page, "olivia")
+
+    page.fill("input[name=metric_columns]", "accuracy, loss")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("table.runs th.metric-column")).to_have_text(["accuracy", "loss"])
+    row = page.locator(f"table.runs tr[data-run='{runs[1].pk}']")
+    expect(row.locator("td[data-metric=accuracy]")).to_have_text("0.75")
+    expect(row.locator("td[data-metric=loss]")).to_have_text("–")
+
+    # Remembered: a later visit shows the same columns without choosing them again.
+    page.goto("/runs/")
+    expect(page.locator("table.runs th.metric-column")).to_have_text(["accuracy", "loss"])
+    expect(page.locator(f"table.runs tr[data-run='{runs[2].pk}'] td[data-metric=accuracy]")).to_have_text("0.9")
+
+    compare = page.locator("#compare-runs")
+    expect(compare).to_be_disabled()
+    page.locator(f"tr[data-run='{runs[0].pk}'] input.compare-pick").check()
+    page.locator(f"tr[data-run='{runs[2].pk}'] input.compare-pick").check()
+    expect(compare).to_have_text("Compare 2 selected")
+    compare.click()
+    expect(page).to_have_url(re.compile(r"/runs/compare/\?ids="))
+    expect(page.locator("table.compare tr[data-row='Metrics:accuracy'] td")).to_have_count(2)
+    expect(page.locator("table.compare tr[data-row='Metrics:accuracy']")).to_have_class("differs")
