@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python -m bench.runs_list
 	$(BIN)/python -m bench.logs
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.metrics_pages
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache
