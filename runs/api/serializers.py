@@ -204,6 +204,7 @@ class RunListSerializer(serializers.ListSerializer):
 # The zone fixed once (the settings' TIME_ZONE, which no request changes): DRF looks the current one up
 # for every value.
 _WHEN = serializers.DateTimeField(default_timezone=timezone.get_default_timezone()).to_representation
+when_text = _WHEN
 
 
 def listed_run(run: Run, links: RunLinksField) -> dict[str, Any]:

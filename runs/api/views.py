@@ -211,7 +211,11 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
         if request.query_params.get("project"):
             runs = runs.filter(project__slug=request.query_params["project"])
         latest = list(runs.order_by("-created_at", "-id").only("pk", "created_at", "status")[:limit])
-        return Response(s.MetricSeriesSerializer(comparison.metric_series(latest)).data)
+        # Written out as MetricSeriesSerializer describes it: DRF's work per value was a third of the answer's time.
+        series = comparison.metric_series(latest)
+        for run in series["runs"]:
+            run["created_at"] = s.when_text(run["created_at"])
+        return Response(series)
 
     serializer_class = s.PipelineSerializer
     lookup_field = "name"

@@ -71,13 +71,15 @@ function lineChart(runs, values, name) {
   return svg;
 }
 
-export async function pipelineMetrics(box, name, project) {
-  try {
-    const series = await api(`pipelines/${encodeURIComponent(name)}/metrics/`, { query: { limit: 1000, project: project && project.slug } });
-    box.replaceChildren(...metricCharts(series));
-  } catch (error) {
-    box.replaceChildren(message("error", `Could not load the metrics: ${error.message}`));
-  }
+export function loadPipelineMetrics(name, project) {
+  return api(`pipelines/${encodeURIComponent(name)}/metrics/`, { query: { limit: 1000, project: project && project.slug } })
+    .catch((error) => ({ error }));
+}
+
+export async function drawPipelineMetrics(box, request) {
+  const series = await request;
+  box.replaceChildren(...(series.error
+    ? [message("error", `Could not load the metrics: ${series.error.message}`)] : metricCharts(series)));
 }
 
 // 2 to 10 runs side by side: parameters, metrics and step durations, rows where they differ marked.

@@ -47,7 +47,7 @@ export async function runsPage(root, me, project) {
   function drawHead() {
     headRow.replaceChildren(...["Run", "Status", "Pipeline", "Stack", "Who", "Started", "Duration", "Steps"].map((c) => h("th", {}, c)),
       ...metricColumns.map((name) => h("th", { class: "metric-column", "data-metric": name }, name)),
-      h("th", {}, h("span", { class: "visually-hidden" }, "Compare")));
+      h("th", {}, "Compare"));
   }
   function drawCompare() {
     compareButton.disabled = picked.size < 2 || picked.size > 10;
