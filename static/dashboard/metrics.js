@@ -17,18 +17,22 @@ export function metricsTable(metrics) {
 }
 
 // What the runner saw of an output when it stored it: the web tier never loads the artifact itself.
+// Small previews show inline; tables, JSON and long texts open from a one-line summary.
 export function previewView(preview) {
   if (!preview) return h("span", { class: "muted" }, "no preview");
   const box = h("div", { class: "preview", "data-kind": preview.kind });
+  const folded = (summary, ...content) => box.append(h("details", {}, h("summary", {}, summary), ...content));
   if (preview.kind === "number") box.append(h("code", {}, formatValue(preview.value)));
-  else if (preview.kind === "text") box.append(h("pre", {}, preview.text), h("span", { class: "muted" }, `${preview.length} characters`));
-  else if (preview.kind === "json") box.append(h("pre", {}, preview.text), preview.truncated ? h("span", { class: "muted" }, "(truncated)") : "");
   else if (preview.kind === "array") box.append(h("code", {}, `shape (${preview.shape.join(", ")}) · ${preview.dtype}`));
+  else if (preview.kind === "text" && preview.length <= 80 && !preview.text.includes("\n")) box.append(h("code", {}, preview.text));
+  else if (preview.kind === "text") folded(`text · ${preview.length} characters`, h("pre", {}, preview.text));
+  else if (preview.kind === "json") folded(`JSON${preview.truncated ? " (truncated)" : ""}`, h("pre", {}, preview.text));
   else if (preview.kind === "table") {
-    box.append(h("div", { class: "scroll" }, h("table", { class: "preview-table" },
-      h("thead", {}, h("tr", {}, preview.columns.map((c) => h("th", {}, c)))),
-      h("tbody", {}, preview.rows.map((row) => h("tr", {}, row.map((cell) => h("td", {}, cell))))))),
-    h("span", { class: "muted" }, `first ${preview.rows.length} of ${preview.total_rows} rows`));
+    folded(`table · ${preview.total_rows} rows × ${preview.columns.length} columns`,
+      h("div", { class: "scroll" }, h("table", { class: "preview-table" },
+        h("thead", {}, h("tr", {}, preview.columns.map((c) => h("th", {}, c)))),
+        h("tbody", {}, preview.rows.map((row) => h("tr", {}, row.map((cell) => h("td", {}, cell))))))),
+      h("span", { class: "muted" }, `first ${preview.rows.length} of ${preview.total_rows} rows`));
   }
   return box;
 }

@@ -24,6 +24,8 @@ def test_metrics_previews_charts_and_comparison(page, ready, owner):
     expect(metrics.locator("tr[data-metric]")).to_have_count(3)
     expect(metrics.locator("tr[data-metric=accuracy] td.num")).to_have_text(re.compile(r"^0\.\d+$"))
     table = page.locator("table.artifacts tr", has_text="customers").locator(".preview[data-kind=table]")
+    expect(table.locator("summary")).to_have_text("table · 600 rows × 4 columns")
+    table.locator("summary").click()
     expect(table.locator("thead th")).to_have_text(["tenure", "charges", "calls", "churned"])
     expect(table.locator("tbody tr")).to_have_count(10)
     expect(table).to_contain_text("first 10 of 600 rows")
@@ -34,6 +36,7 @@ def test_metrics_previews_charts_and_comparison(page, ready, owner):
     expect(chart.locator("figcaption")).to_contain_text("2 runs")
     expect(chart.locator("circle.point")).to_have_count(2)
     expect(page.locator("figure.metric-chart")).to_have_count(3)
+    screenshot(page, "pipeline-metric-charts")
     chart.locator("a").first.click()
     expect(page).to_have_url(re.compile(rf"/runs/{first.pk}/$"))
 
