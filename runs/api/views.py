@@ -204,12 +204,19 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, pagination_class=None, filter_backends=[])
     def metrics(self, request: Request, name: str) -> Response:
-        if not PipelineDef.objects.filter(name=name).exists():
+        versions = list(PipelineDef.objects.filter(name=name).values_list("pk", flat=True))
+        if not versions:
             raise exceptions.NotFound(f"no pipeline named {name[:200]!r}")
         limit = _int_param(request, "limit", 200, minimum=1, maximum=comparison.MAX_CHARTED_RUNS)
-        runs = Run.objects.visible_to(request.user).filter(pipeline__name=name)
+        # By ids, not joins: SQLite then walks the (pipeline, created_at) index instead of all runs by date
+        # (30 ms instead of 190 ms at 100,000 runs).
+        runs = Run.objects.filter(pipeline_id__in=versions)
+        projects = s.readable_projects(request.user)
+        if projects is not None:
+            runs = runs.filter(project_id__in=projects)
         if request.query_params.get("project"):
-            runs = runs.filter(project__slug=request.query_params["project"])
+            chosen = Project.objects.filter(slug=request.query_params["project"]).values_list("pk", flat=True)
+            runs = runs.filter(project_id__in=list(chosen))
         latest = list(runs.order_by("-created_at", "-id").only("pk", "created_at", "status")[:limit])
         # Written out as MetricSeriesSerializer describes it: DRF's work per value was a third of the answer's time.
         series = comparison.metric_series(latest)
