@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.schedules
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.metrics_pages
 
 clean:
 	rm -rf $(VENV) flowsite.sqlite3* artifacts staticfiles .pytest_cache .cache

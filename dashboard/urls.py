@@ -8,6 +8,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.shell, name="dashboard"),
     path("runs/", views.shell),
+    path("runs/compare/", views.shell),
     path("runs/<int:run_id>/", views.shell),
     path("pipelines/", views.shell),
     re_path(r"^pipelines/(?P<name>[^/]+)/$", views.shell),

@@ -7,7 +7,7 @@ A pipeline a data scientist would recognise, in plain Python so it runs anywhere
     fit_scaler  \\
     scale_features  }  one execution group, "features": run together on one machine
     train_model     logistic regression by gradient descent
-    evaluate        accuracy and log loss on the held-out set
+    evaluate        accuracy and log loss on the held-out set, recorded as metrics
     register_model  only when accuracy reaches `min_accuracy` (a condition)
 
 Run it with `python -m examples.churn`: it runs twice to show the second run served from cache.
@@ -22,7 +22,7 @@ import random
 import tempfile
 from typing import Any
 
-from flowsite.engine import FileArtifactStore, LocalExecutor, MemoryCacheStore, Pipeline, RunObserver, step
+from flowsite.engine import FileArtifactStore, LocalExecutor, MemoryCacheStore, Pipeline, RunObserver, log_metric, step
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ def train_model(train_x: list, epochs: int = 150, learning_rate: float = 0.5) ->
             for i, v in enumerate(x, start=1):
                 gradient[i] += error * v
         weights = [w - learning_rate * g / len(train_x) for w, g in zip(weights, gradient)]
+        if epoch % 10 == 0:
+            log_metric("train_error", math.sqrt(sum(g * g for g in gradient)) / len(train_x), step=epoch)
         if epoch % 50 == 0:
             log.warning("epoch %d: weights %s", epoch, [round(w, 3) for w in weights])
     return {"weights": weights, "features": list(FEATURES)}
@@ -109,6 +111,8 @@ def evaluate(model: dict[str, Any], test_x: list) -> dict[str, float]:
         correct += (p >= 0.5) == (y == 1.0)
         loss -= y * math.log(max(p, 1e-12)) + (1 - y) * math.log(max(1 - p, 1e-12))
     metrics = {"accuracy": correct / len(test_x), "log_loss": loss / len(test_x)}
+    for name, value in metrics.items():
+        log_metric(name, value)
     print(f"accuracy {metrics['accuracy']:.3f}, log loss {metrics['log_loss']:.3f}")
     return metrics
 

@@ -169,6 +169,8 @@ def show_run(run: dict[str, Any], as_json: bool) -> None:
         if step["cached_from_run"]:
             note = [f"served from cache: run {step['cached_from_run']}"]
         print(f"  {step['name']:<30} {step['status']:<10} {_duration(step['duration_seconds']):>8}  {note[0][:80]}")
+    if run.get("metrics"):
+        print(table([[name, f"{value:g}"] for name, value in run["metrics"].items()], ["METRIC", "VALUE"]))
 
 
 def wait_for(client: Client, run_id: int, quiet: bool) -> dict[str, Any]:
@@ -234,6 +236,24 @@ def cmd_runs_trigger(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_runs_show(client: Client, args: argparse.Namespace) -> int:
     show_run(client.call("GET", f"runs/{args.run_id}/"), args.json)
+    return EXIT_OK
+
+
+def cmd_runs_compare(client: Client, args: argparse.Namespace) -> int:
+    data = client.call("GET", "runs/compare/", query={"ids": ",".join(map(str, args.run_ids))})
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else f"{value:g}" if isinstance(value, float) else json.dumps(value)
+
+    rows = []
+    for section, key in (("param", "params"), ("metric", "metrics"), ("seconds", "steps")):
+        for row in data[key]:
+            # A row where the runs differ is marked, as the portal marks it.
+            rows.append([f"{'≠' if row['differs'] else ' '} {section} {row['name']}", *map(shown, row["values"])])
+    print(table(rows, ["", *(f"#{run['id']}" for run in data["runs"])]))
     return EXIT_OK
 
 
@@ -437,8 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--fresh", action="store_true", help="execute every step, serving none from the cache")
     trigger.set_defaults(func=cmd_runs_trigger)
 
+    compare = runs.add_parser("compare", parents=[output], help="2 to 10 runs side by side, differences marked ≠")
+    compare.add_argument("run_ids", type=int, nargs="+")
+    compare.set_defaults(func=cmd_runs_compare)
+
     for name, func, text in (
-        ("show", cmd_runs_show, "a run with its steps"),
+        ("show", cmd_runs_show, "a run with its steps and metrics"),
         ("cancel", cmd_runs_cancel, "cancel a run"),
         ("retry", cmd_runs_retry, "retry a failed run, reusing what completed"),
         ("logs", cmd_runs_logs, "a run's log"),

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from flowsite.engine import ExecutionResult, LocalExecutor, Pipeline, RunObserver
+from flowsite.engine.previews import preview_of
 from flowsite.engine.stores import safe_segment
 from flowsite.engine.textlimits import cut, storable
 
@@ -143,9 +144,17 @@ class Reporter(RunObserver):
         text = cut(storable(text), LINE_CHARS)
         self._push({"kind": "log", "step": step_name, "stream": stream, "level": level, "text": text, "at": _now()})
 
-    def artifact(self, step_name: str, name: str, uri: str, size: int, digest: str, type_name: str) -> None:
+    def log_metric(self, step_name: str, name: str, value: float, step_index: int | None) -> None:
+        # Checked by the engine already (a short printable name, a finite value): the report cannot be refused for it.
+        event = {"kind": "metric", "step": step_name, "name": name, "value": value, "step_index": step_index}
+        self._push({**event, "at": _now()})
+
+    def artifact(
+        self, step_name: str, name: str, uri: str, size: int, digest: str, type_name: str,
+        preview: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         event = {"kind": "artifact", "step": step_name, "name": name, "uri": uri, "size": size, "digest": digest}
-        self._push({**event, "value_type": type_name, "at": _now()})
+        self._push({**event, "value_type": type_name, "preview": preview, "at": _now()})
 
     def should_stop(self) -> bool:
         return self._stop.is_set()
@@ -261,7 +270,8 @@ class UriArtifactStore:
             bucket, _, blob = uri.removeprefix("gs://").partition("/")
             storage.Client().bucket(bucket).blob(blob).upload_from_string(payload)
         digest = hashlib.sha256(payload).hexdigest()
-        self.reporter.artifact(step_name, name, uri, len(payload), digest, f"{type(obj).__module__}.{type(obj).__qualname__}")
+        type_name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        self.reporter.artifact(step_name, name, uri, len(payload), digest, type_name, preview_of(obj))
         return uri
 
 

@@ -439,8 +439,42 @@ class LogLine(models.Model):
         return f"{self.seq} {self.step}: {self.text[:80]}"
 
 
+class MetricQuerySet(models.QuerySet["Metric"]):
+    def last_values(self) -> MetricQuerySet:
+        """Each run's last value of each metric (a series ends where its last point is): what a run "scored"."""
+        last = Metric.objects.filter(run=models.OuterRef("run"), name=models.OuterRef("name")).order_by("-seq")
+        return self.filter(seq=models.Subquery(last.values("seq")[:1]))
+
+
+class Metric(models.Model):
+    """A number a step recorded with `log_metric`; `step_index` places it in a series (an epoch)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    step = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="metrics")
+    # The run's order of recording, which makes a batch written again after a lost answer recognisable.
+    seq = models.PositiveBigIntegerField()
+    name = models.CharField(max_length=100)
+    value = models.FloatField()
+    step_index = models.PositiveIntegerField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    objects = MetricQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="one_metric_per_seq")]
+        indexes = [models.Index(fields=["run", "name", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value:g}"
+
+
 class Artifact(models.Model):
-    """A step's output. Small ones live in `data` (uri `inline:...`); larger ones in files or buckets."""
+    """A step's output. Small ones live in `data` (uri `inline:...`); larger ones in files or buckets.
+
+    `preview` is what the web tier shows of it (made by the runner, which had the value in memory):
+    the artifact itself is a pickle, which only a worker ever loads.
+    """
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
     step = models.CharField(max_length=200)
@@ -450,6 +484,7 @@ class Artifact(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     digest = models.CharField(max_length=64, blank=True)
     type = models.CharField(max_length=200, blank=True)
+    preview = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -24,10 +24,11 @@ from django.utils import timezone
 from flowsite.engine import ExecutionResult, RunObserver
 from flowsite.engine.capture import never_capture_this_thread
 from flowsite.engine.executor import STOPPED_BY_USER
+from flowsite.engine.previews import preview_of
 from flowsite.engine.stores import safe_segment
 
 from .logsanitize import Sanitizer, log_level
-from .models import FINAL_STEP_STATES, Artifact, CacheEntry, LogLine, Run, RunEvent, StepRun, StepStatus
+from .models import FINAL_STEP_STATES, Artifact, CacheEntry, LogLine, Metric, Run, RunEvent, StepRun, StepStatus
 from .reconnecting import reset_connection
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ class RunRecorder(RunObserver):
 
     def log_line(self, step_name: str, stream: str, level: str, text: str) -> None:
         self._push(("log", step_name, stream, level, text, timezone.now()))
+
+    def log_metric(self, step_name: str, name: str, value: float, step_index: int | None) -> None:
+        self._push(("metric", step_name, name, value, step_index, timezone.now()))
 
     def should_stop(self) -> bool:
         return self._stop.is_set()
@@ -217,6 +221,8 @@ class ArtifactRow(NamedTuple):
     type: str
     data: bytes | None
     created_at: datetime
+    # preview_of's picture of the value, made where it was in memory; None for none.
+    preview: dict[str, Any] | None = None
 
 
 class Batch:
@@ -226,6 +232,8 @@ class Batch:
         self.lines: list[tuple[Any, ...]] = []
         self.first_seq = 0
         self.next_seq = 0
+        self.metrics: list[tuple[Any, ...]] = []
+        self.next_metric_seq = 0
         self.changes: list[_StepChange] = []
         self.artifacts: list[ArtifactRow] = []
         self.cache_entries: list[tuple[str, str, str, str]] = []
@@ -250,10 +258,12 @@ class BatchWriter:
         sanitize: Sanitizer,
         step_states: dict[int, str] | None = None,
         artifact_ids: dict[str, int] | None = None,
+        next_metric_seq: int = 1,
     ) -> None:
         self.run_id = run_id
         self.step_ids = step_ids
         self.next_seq = next_seq
+        self.next_metric_seq = next_metric_seq
         self.sanitize = sanitize
         self.step_states = step_states or {}
         self.artifact_ids = artifact_ids or {}
@@ -266,6 +276,7 @@ class BatchWriter:
         """A writer that carries on from what the database already holds for the run."""
         steps = list(StepRun.objects.filter(run_id=run_id).values_list("name", "pk", "status"))
         last = LogLine.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
+        last_metric = Metric.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
         return cls(
             run_id,
             {name: pk for name, pk, _ in steps},
@@ -273,6 +284,7 @@ class BatchWriter:
             Sanitizer(secrets),
             step_states={pk: status for _, pk, status in steps},
             artifact_ids=dict(Artifact.objects.filter(run_id=run_id).values_list("uri", "pk")),
+            next_metric_seq=(last_metric or 0) + 1,
         )
 
     def unfinished_steps(self) -> bool:
@@ -292,6 +304,7 @@ class BatchWriter:
         sanitize = self.sanitize
         adapt = _timestamp_adapter()
         seq = batch.first_seq = self.next_seq
+        metric_seq = self.next_metric_seq
         levels = self._levels
         for event in events:
             kind = event[0]
@@ -312,11 +325,22 @@ class BatchWriter:
                     change.start(event[2], event[3])
                 else:
                     change.finish(event[2], event[3], sanitize, self.cached_artifacts)
+            elif kind == "metric":
+                _, step, name, value, step_index, at = event
+                step_id = self.step_ids.get(step)
+                if step_id is not None:
+                    row = (self.run_id, step_id, metric_seq, sanitize(name, limit=100), value, step_index, adapt(at))
+                    batch.metrics.append(row)
+                    metric_seq += 1
             elif kind == "artifact":
-                batch.artifacts.append(event[1])
+                artifact = event[1]
+                if artifact.preview is not None:
+                    artifact = artifact._replace(preview=sanitized_preview(artifact.preview, sanitize))
+                batch.artifacts.append(artifact)
             else:
                 batch.cache_entries.append(event[1:])
         batch.next_seq = seq
+        batch.next_metric_seq = metric_seq
         batch.changes = list(changes.values())
         return batch
 
@@ -340,12 +364,14 @@ class BatchWriter:
         # Numbered by the one writer, so sequence order is commit order: a reader tailing with
         # ?after=<seq> can never see line N+1 before line N is visible.
         _insert_many(LogLine, ["run_id", "seq", "step", "stream", "level", "text", "at"], batch.lines)
+        _insert_many(Metric, ["run_id", "step_id", "seq", "name", "value", "step_index", "at"], batch.metrics)
 
     def _insert_artifacts(self, artifacts: list[ArtifactRow]) -> dict[str, int]:
         """Insert the artifacts; their ids by URI (unique within a run)."""
         if not artifacts:
             return {}
         adapt = _timestamp_adapter()
+        as_json = Artifact._meta.get_field("preview").get_db_prep_value
         quote = connection.ops.quote_name
         created: dict[str, int] = {}
         with connection.cursor() as cursor:
@@ -358,7 +384,10 @@ class BatchWriter:
                     [
                         value
                         for a in chunk
-                        for value in (self.run_id, a.step, a.name, a.uri, a.size, a.digest, a.type, a.data, adapt(a.created_at))
+                        for value in (
+                            self.run_id, a.step, a.name, a.uri, a.size, a.digest, a.type, a.data,
+                            None if a.preview is None else as_json(a.preview, connection), adapt(a.created_at),
+                        )  # fmt: skip
                     ],
                 )
                 created.update((uri, pk) for pk, uri in cursor.fetchall())
@@ -370,6 +399,8 @@ class BatchWriter:
             done = LogLine.objects.filter(run_id=self.run_id, seq=batch.first_seq).exists()
         elif batch.artifacts:
             done = Artifact.objects.filter(run_id=self.run_id, uri=batch.artifacts[0].uri).exists()
+        elif batch.metrics:
+            done = Metric.objects.filter(run_id=self.run_id, seq=batch.metrics[0][2]).exists()
         else:
             moves = {c.step_id: c.status for c in batch.changes if c.status != c.initial}
             current = dict(StepRun.objects.filter(pk__in=moves).values_list("pk", "status"))
@@ -384,6 +415,7 @@ class BatchWriter:
     def advance(self, batch: Batch) -> None:
         """The batch committed: what it wrote is now what the next one builds on."""
         self.next_seq = batch.next_seq
+        self.next_metric_seq = batch.next_metric_seq
         self.artifact_ids.update(batch.artifact_ids)
         self.step_states.update(batch.step_states)
 
@@ -412,6 +444,17 @@ class BatchWriter:
         return {change.step_id: change.status for change in changes}
 
 
+def sanitized_preview(preview: Any, sanitize: Sanitizer) -> Any:
+    """The preview with every text in it (keys too) through the run's sanitiser: it is text the run stores."""
+    if isinstance(preview, str):
+        return sanitize(preview)
+    if isinstance(preview, list):
+        return [sanitized_preview(item, sanitize) for item in preview]
+    if isinstance(preview, dict):
+        return {sanitize(str(key)): sanitized_preview(item, sanitize) for key, item in preview.items()}
+    return preview
+
+
 def _timestamp_adapter() -> Callable[[Any], Any]:
     """What a line's time becomes as a query parameter: Django's own adapter, but on SQLite in UTC
     the same text without its generic checks, which cost more than the rest of a line's writing."""
@@ -427,7 +470,7 @@ def _timestamp_adapter() -> Callable[[Any], Any]:
     return utc_text
 
 
-_ARTIFACT_COLUMNS = ["run_id", "step", "name", "uri", "size", "digest", "type", "data", "created_at"]
+_ARTIFACT_COLUMNS = ["run_id", "step", "name", "uri", "size", "digest", "type", "data", "preview", "created_at"]
 # Well under SQLite's limit of 32,766 parameters in one statement.
 _ARTIFACTS_PER_INSERT = 500
 
@@ -573,6 +616,7 @@ class RunArtifactStore:
                 type=f"{type(obj).__module__}.{type(obj).__qualname__}",
                 data=data,
                 created_at=timezone.now(),
+                preview=preview_of(obj),
             )
         )
         self.last_uri[step_name] = uri

@@ -43,3 +43,15 @@ def give_stack_permissions(user: Any, *actions: str) -> Any:
     codenames = [f"{action}_stack" for action in actions or STACK_ACTIONS]
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="stacks", codename__in=codenames))
     return user
+
+
+def make_metric(run: Any, step: str, name: str, value: float, step_index: int | None = None) -> Any:
+    """A metric the run's step recorded, numbered after the run's others."""
+    from django.utils import timezone
+
+    from runs.models import Metric
+
+    seq = Metric.objects.filter(run=run).count() + 1
+    return Metric.objects.create(
+        run=run, step=run.steps.get(name=step), seq=seq, name=name, value=value, step_index=step_index, at=timezone.now()
+    )

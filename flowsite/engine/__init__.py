@@ -1,13 +1,14 @@
 """Flowsite's pipeline engine: pure Python, no Django.
 
 Steps are functions; a Pipeline wires them by output and input names; an Executor runs
-them. The control plane plugs in through three small protocols: a cache store (`get`,
+them; a step records numbers about itself with `log_metric`. The control plane plugs in through three small protocols: a cache store (`get`,
 `set_value`), an artifact store (`materialize`) and a `RunObserver`.
 """
 
 from .context import Context
 from .executor import Executor, LocalExecutor
 from .groups import StepGroup
+from .metrics import MetricError, log_metric
 from .observer import RunObserver
 from .pipeline import Pipeline, PipelineResult
 from .remote import RemoteOrchestrator, SubmissionResult
@@ -26,6 +27,7 @@ __all__ = [
     "FileArtifactStore",
     "LocalExecutor",
     "MemoryCacheStore",
+    "MetricError",
     "Pipeline",
     "PipelineResult",
     "RemoteOrchestrator",
@@ -35,5 +37,6 @@ __all__ = [
     "StepGroup",
     "StopExecution",
     "SubmissionResult",
+    "log_metric",
     "step",
 ]

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from .capture import LogCapture
 from .context import Context
 from .interrupts import ForcedStop, StepTimeout, supervisor
+from .metrics import MetricSink
+from .metrics import start as start_metrics
+from .metrics import stop as stop_metrics
 from .observer import RunObserver
 from .outputs import SkippedOutput, map_inputs, publish_outputs, skipped_outputs
 from .results import ExecutionResult, StopExecution
@@ -167,18 +170,26 @@ class LocalExecutor(Executor):
         observer = self.observer
         error = ""
         retries = 0
+        # Every attempt's metrics are kept: a failed attempt's loss curve is worth seeing too.
+        metrics = MetricSink(name, observer)
         for attempt in range(step.retry + 1):
             if observer is not None:
                 observer.step_started(name, attempt + 1)
             try:
-                output = self._call(step, kwargs)
+                start_metrics(metrics)
+                try:
+                    output = self._call(step, kwargs)
+                finally:
+                    stop_metrics(metrics)
                 artifact_uri = None
                 if artifact_store is not None and run_id and output is not None:
                     artifact_uri = materialize_outputs(step, output, artifact_store, run_id, project_name)
             except (StopExecution, ForcedStop):
                 if capture is not None:
                     capture.emit_block(STOPPED_BY_USER, level="WARNING")
-                return ExecutionResult(name, success=False, error=STOPPED_BY_USER, retries=retries)
+                return ExecutionResult(
+                    name, success=False, error=STOPPED_BY_USER, retries=retries, metrics=metrics.metrics
+                )
             except StepTimeout:
                 error = f"Step {name!r} timed out after {step.timeout:g} s"
                 if capture is not None:
@@ -192,12 +203,17 @@ class LocalExecutor(Executor):
                 if cache_key is not None and output is not None:
                     self._store_in_cache(cache_store, cache_key, output, step)
                 return ExecutionResult(
-                    name, success=True, output=output, retries=retries, artifact_uri=artifact_uri, cache_key=cache_key
-                )
+                    name, success=True, output=output, retries=retries, artifact_uri=artifact_uri, cache_key=cache_key,
+                    metrics=metrics.metrics,
+                )  # fmt: skip
             retries += 1
             if attempt < step.retry and self._stopped_during_backoff(step.retry_delay * 2**attempt):
-                return ExecutionResult(name, success=False, error=STOPPED_BY_USER, retries=retries)
-        return ExecutionResult(name, success=False, error=error, retries=retries, cache_key=cache_key)
+                return ExecutionResult(
+                    name, success=False, error=STOPPED_BY_USER, retries=retries, metrics=metrics.metrics
+                )
+        return ExecutionResult(
+            name, success=False, error=error, retries=retries, cache_key=cache_key, metrics=metrics.metrics
+        )
 
     def _call(self, step: Step, kwargs: dict[str, Any]) -> Any:
         if step.timeout is None and self.observer is None:

@@ -23,6 +23,9 @@ class RunObserver:
     def log_line(self, step_name: str, stream: str, level: str, text: str) -> None:
         """One line of output, without its newline; `stream` is stdout, stderr or logging."""
 
+    def log_metric(self, step_name: str, name: str, value: float, step_index: int | None) -> None:
+        """A step recorded a metric (checked already: a short printable name, a finite value)."""
+
     def step_finished(self, result: ExecutionResult) -> None:
         """A step ended: ran, failed, was served from cache, or was skipped."""
 

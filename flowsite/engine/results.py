@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .metrics import Metric
 
 
 @dataclass
@@ -18,6 +21,8 @@ class ExecutionResult:
     artifact_uri: str | None = None
     retries: int = 0
     cache_key: str | None = None
+    # What the step recorded with log_metric, in order, over all its attempts.
+    metrics: list[Metric] = field(default_factory=list)
 
 
 class StopExecution(Exception):

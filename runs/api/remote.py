@@ -10,7 +10,9 @@ at MAX_LINE_CHARS with a marker) and a step's error is cut by the recorder with 
 is upper-cased and cut to 16 characters (the column's width), so a custom level keeps the start of its
 name; an empty one is INFO. What stays refused, with a 400 in the API's error shape: a body that is not
 JSON or not a report, more than MAX_EVENTS events, a body over DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB),
-and names that cannot be a step's or an artifact's (over 200 characters, NUL, lone surrogates).
+and names that cannot be a step's or an artifact's (over 200 characters, NUL, lone surrogates), a
+metric the engine's `log_metric` would have refused (a bad name, a value that is not finite), and an
+artifact's preview over the engine's size limit. A preview's texts are sanitised like log lines.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from rest_framework.views import APIView
 from flowsite.api_defaults import error_response
 from flowsite.api_parsers import JSONParser
 from flowsite.engine import ExecutionResult
+from flowsite.engine.metrics import MAX_STEP_INDEX, MetricError, checked_metric
+from flowsite.engine.previews import MAX_PREVIEW_BYTES, preview_bytes
 from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
@@ -114,7 +118,7 @@ class StepResultSerializer(serializers.Serializer):
 
 @extend_schema_serializer(deprecate_fields=["type"])
 class ReportEventSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["start", "finish", "log", "artifact"])
+    kind = serializers.ChoiceField(choices=["start", "finish", "log", "artifact", "metric"])
     at = serializers.DateTimeField()
     step = serializers.CharField(allow_blank=True, max_length=200)
     attempt = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, required=False)
@@ -134,15 +138,30 @@ class ReportEventSerializer(serializers.Serializer):
     type = serializers.CharField(
         max_length=200, required=False, allow_blank=True, help_text="The older name of value_type."
     )
+    preview = serializers.JSONField(
+        required=False, allow_null=True, help_text="What the runner saw of an artifact's value (flowsite.engine.previews)."
+    )
+    value = serializers.FloatField(required=False, help_text="A metric's value: a finite number.")
+    step_index = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_STEP_INDEX)
+
+    def validate_preview(self, preview: Any) -> Any:
+        if preview is not None and (not isinstance(preview, dict) or preview_bytes(preview) > MAX_PREVIEW_BYTES):
+            raise serializers.ValidationError(f"must be a JSON object of at most {MAX_PREVIEW_BYTES} bytes")
+        return preview
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         required = {"start": ["attempt"], "finish": ["result"], "log": ["stream", "level", "text"],
-                    "artifact": ["name", "uri", "size"]}[attrs["kind"]]  # fmt: skip
+                    "artifact": ["name", "uri", "size"], "metric": ["name", "value"]}[attrs["kind"]]  # fmt: skip
         missing = [name for name in required if name not in attrs]
         if missing:
             raise serializers.ValidationError({name: f"required for a {attrs['kind']} event" for name in missing})
         if attrs["kind"] == "artifact" and not attrs["uri"].startswith(("gs://", "file://")):
             raise serializers.ValidationError({"uri": "must be a gs:// or file:// URI"})
+        if attrs["kind"] == "metric":
+            try:
+                checked_metric(attrs["name"], attrs["value"], attrs.get("step_index"))
+            except MetricError as exc:
+                raise serializers.ValidationError({"step_index" if exc.field == "step" else exc.field: str(exc)}) from None
         return attrs
 
 
@@ -199,12 +218,14 @@ def _as_event(event: dict[str, Any]) -> tuple[Any, ...]:
     if kind == "finish":
         result = event["result"]
         return ("finish", step, ExecutionResult(step_name=step, output=None, **result), at)
+    if kind == "metric":
+        return ("metric", step, event["name"], event["value"], event.get("step_index"), at)
     return (
         "artifact",
         ArtifactRow(
             step=step, name=event["name"], uri=event["uri"], size=event["size"],
             digest=event.get("digest", ""), type=event.get("value_type", event.get("type", "")), data=None,
-            created_at=at,
+            created_at=at, preview=event.get("preview"),
         ),
     )  # fmt: skip
 

@@ -19,6 +19,7 @@ from stacks.models import Stack
 from stacks.registry import remote_kinds
 
 from .. import registry
+from ..comparison import last_metric_values
 from ..models import (
     FINAL_STEP_STATES, Artifact, LogStream, Membership, PipelineDef, Project, Role, Run, RunEvent, RunStatus, StepRun,
     StepStatus,
@@ -275,6 +276,7 @@ RUN_LINKS = (
     ("events", "events/"),
     ("logs", "logs/"),
     ("artifacts", "artifacts/"),
+    ("metrics", "metrics/"),
     ("cancel", "cancel/"),
     ("retry", "retry/"),
 )
@@ -298,6 +300,7 @@ class RunListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
         runs = list(data.all() if isinstance(data, BaseManager) else data)
         count_steps(runs)
+        add_chosen_metrics(runs, self.context.get("metric_names"))
         if type(self.child) is not RunSerializer:
             return super().to_representation(runs)
         links = self.child.fields["links"]
@@ -307,6 +310,7 @@ class RunListSerializer(serializers.ListSerializer):
 # The zone fixed once (the settings' TIME_ZONE, which no request changes): DRF looks the current one up
 # for every value.
 _WHEN = serializers.DateTimeField(default_timezone=timezone.get_default_timezone()).to_representation
+when_text = _WHEN
 
 
 def listed_run(run: Run, links: RunLinksField) -> dict[str, Any]:
@@ -334,8 +338,21 @@ def listed_run(run: Run, links: RunLinksField) -> dict[str, Any]:
         "steps_total": run.steps_total,
         "steps_done": run.steps_done,
         **{name: getattr(run, name) for name in OUTCOME_COUNTS},
+        "metrics": getattr(run, "chosen_metrics", {}),
         "links": links.to_representation(run),
     }
+
+
+def add_chosen_metrics(runs: Sequence[Run], names: list[str] | None) -> None:
+    """Set each run's `chosen_metrics`: its last value of each named metric (null where it recorded none)."""
+    if not names:
+        return
+    values = last_metric_values([run.pk for run in runs], names)
+    for run in runs:
+        run.chosen_metrics = {name: values[run.pk].get(name) for name in names}
+
+
+METRIC_VALUES = {"type": "object", "additionalProperties": {"type": "number", "nullable": True}}
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -368,6 +385,10 @@ class RunSerializer(serializers.ModelSerializer):
     steps_cancelled = serializers.IntegerField(
         read_only=True, help_text="Steps stopped, or never run, by a cancel or an earlier failure."
     )
+    metrics = serializers.SerializerMethodField(
+        help_text="In a list, the metrics named by ?metrics= (each run's last value, null if none); "
+        "for a single run, every metric it recorded."
+    )
     links = RunLinksField()
 
     class Meta:
@@ -377,7 +398,7 @@ class RunSerializer(serializers.ModelSerializer):
             "created_at", "started_at", "finished_at", "duration_seconds", "cancel_requested_at",
             "cancelled_by", "failure_reason", "failure_message", "retry_of", "remote_console_url",
             "steps_total", "steps_done", "steps_completed", "steps_cached", "steps_skipped", "steps_failed",
-            "steps_cancelled", "links",
+            "steps_cancelled", "metrics", "links",
         ]  # fmt: skip
         read_only_fields = fields
         list_serializer_class = RunListSerializer
@@ -386,6 +407,14 @@ class RunSerializer(serializers.ModelSerializer):
         if not hasattr(run, "steps_total"):  # one run alone; a list's were counted together
             count_steps([run])
         return super().to_representation(run)
+
+    @extend_schema_field(METRIC_VALUES)
+    def get_metrics(self, run: Run) -> dict[str, float | None]:
+        if hasattr(run, "chosen_metrics"):
+            return run.chosen_metrics
+        if self.parent is not None:
+            return {}
+        return last_metric_values([run.pk]).get(run.pk, {})
 
 
 def readable_projects(user: Any) -> frozenset[int] | None:
@@ -523,16 +552,30 @@ class RunEventSerializer(serializers.ModelSerializer):
 class ArtifactSerializer(serializers.ModelSerializer):
     value_type = serializers.CharField(source="type", read_only=True, help_text="The Python type of the stored value.")
     type = serializers.CharField(read_only=True, help_text="The older name of value_type.")
+    preview = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
     storage = serializers.SerializerMethodField()
 
     class Meta:
         model = Artifact
         fields = [
-            "id", "run", "step", "name", "value_type", "type", "size", "digest", "storage", "created_at",
+            "id", "run", "step", "name", "value_type", "type", "size", "digest", "storage", "preview", "created_at",
             "download_url",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "What the runner saw of the value when it stored it (never read from the pickle): "
+            "`kind` is number (`value`), text (`text`, `length`), json (`text`, `truncated`), table (`columns`, "
+            "`rows`, `total_rows`) or array (`shape`, `dtype`); null when the value has no preview.",
+            "additionalProperties": True,
+        }
+    )
+    def get_preview(self, artifact: Artifact) -> dict[str, Any] | None:
+        return artifact.preview
 
     def get_download_url(self, artifact: Artifact) -> str:
         return self.context["request"].build_absolute_uri(reverse("artifact-download", args=[artifact.pk]))
@@ -573,3 +616,50 @@ class RunConflictSerializer(serializers.Serializer):
     """The standard error with the run's status: a cancel or retry the run's state refuses (a 409)."""
 
     error = RunConflictDetailSerializer()
+class MetricPointSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="The run's order of recording, from 1.")
+    step = serializers.CharField(source="step__name", help_text="The step that recorded it.")
+    name = serializers.CharField()
+    value = serializers.FloatField()
+    step_index = serializers.IntegerField(allow_null=True, help_text="Its place in a series (log_metric's step=).")
+    at = serializers.DateTimeField()
+
+
+class ComparedRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    pipeline = serializers.CharField()
+    code_version = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    duration_seconds = serializers.FloatField(allow_null=True)
+
+
+class ComparedRowSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    values = serializers.ListField(child=serializers.JSONField(allow_null=True), help_text="One per run, in order.")
+    differs = serializers.BooleanField(help_text="The runs disagree (step durations: by more than 10%).")
+
+
+class ComparedStepSerializer(ComparedRowSerializer):
+    statuses = serializers.ListField(child=serializers.CharField(allow_null=True))
+
+
+class ComparisonSerializer(serializers.Serializer):
+    runs = ComparedRunSerializer(many=True)
+    params = ComparedRowSerializer(many=True)
+    metrics = ComparedRowSerializer(many=True, help_text="Each run's last value of each metric.")
+    steps = ComparedStepSerializer(many=True, help_text="Step durations in seconds, and the steps' states.")
+
+
+class ChartedRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    status = serializers.CharField()
+
+
+class MetricSeriesSerializer(serializers.Serializer):
+    runs = ChartedRunSerializer(many=True, help_text="Runs that recorded metrics, oldest first.")
+    metrics = serializers.DictField(
+        child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+        help_text="Each metric's last value in each run, in the order of `runs` (null where it recorded none).",
+    )

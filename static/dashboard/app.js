@@ -1,5 +1,6 @@
 // The portal: find out who is signed in, keep the chosen project, and draw the page for the URL.
 import { api, h, message, poll } from "./lib.js";
+import { comparePage } from "./metrics.js";
 import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { runPage } from "./run.js";
 import { notificationsPage } from "./notifications.js";
@@ -33,6 +34,8 @@ async function draw(root) {
       return;
     }
     await runsPage(root, me, project);
+  } else if (path === "/runs/compare/") {
+    await comparePage(root, (new URLSearchParams(location.search).get("ids") || "").split(",").filter(Boolean));
   } else if (/^\/runs\/\d+\/$/.test(path)) {
     await runPage(root, me, Number(path.split("/")[2]));
   } else if (path === "/pipelines/") {

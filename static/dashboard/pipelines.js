@@ -1,6 +1,7 @@
 // Pipelines: each with its graph, recent outcomes and duration trend; one pipeline's trigger form.
 import { drawDag } from "./dag.js";
 import { ApiError, api, badge, canRun, duration, h, message, poll, when } from "./lib.js";
+import { drawPipelineMetrics, loadPipelineMetrics } from "./metrics.js";
 import { schedulesSection } from "./schedules.js";
 
 export async function pipelinesPage(root, me, project) {
@@ -50,6 +51,8 @@ function trend(runs) {
 }
 
 export async function pipelinePage(root, me, project, name) {
+  // Asked for first, beside the pipeline and its stacks: over 1,000 runs it is the page's longest wait.
+  const series = loadPipelineMetrics(name, project);
   let pipeline;
   try {
     pipeline = await api(`pipelines/${encodeURIComponent(name)}/`);
@@ -66,6 +69,7 @@ export async function pipelinePage(root, me, project, name) {
   // Only the stacks the chosen project may run on: staff grant stacks to projects.
   const stacks = project ? await api("stacks/", { query: { project: project.slug } }) : [];
   const recent = h("div", { class: "recent" });
+  const charts = h("div", { class: "metric-charts" });
   root.replaceChildren(
     h("h1", {}, pipeline.name),
     h("p", {}, pipeline.description || ""),
@@ -73,7 +77,9 @@ export async function pipelinePage(root, me, project, name) {
     h("div", { class: "card dag-box" }, drawDag(pipeline.dag)),
     h("h2", {}, previous ? `Run #${previous.id} again` : "Run it"), triggerForm(pipeline, stacks, me, project, previous),
     h("h2", {}, "Schedules"), schedulesSection(pipeline, stacks, me, project),
-    h("h2", {}, "Recent runs"), recent);
+    h("h2", {}, "Recent runs"), recent,
+    h("h2", {}, "Metrics across runs"), charts);
+  drawPipelineMetrics(charts, series);
   showRecentRuns(recent, pipeline.name, project);
 }
 

@@ -3,6 +3,7 @@ import { drawDag } from "./dag.js";
 import { drawGantt } from "./gantt.js";
 import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 import { LogPanel } from "./logs.js";
+import { metricsTable, previewView } from "./metrics.js";
 
 const CANCELLABLE = new Set(["queued", "provisioning", "running"]);
 const RETRYABLE = new Set(["failed", "cancelled", "dead"]);
@@ -24,6 +25,7 @@ export async function runPage(root, me, runId) {
   const ganttBox = h("div", { class: "card" });
   const stepsBody = h("tbody");
   const artifactsBox = h("div");
+  const metricsBox = h("div", { class: "metrics-box" });
   const eventsBody = h("tbody");
   const logs = new LogPanel(run.id);
   root.replaceChildren(
@@ -32,6 +34,7 @@ export async function runPage(root, me, runId) {
     h("h2", {}, "Timeline"), ganttBox,
     h("h2", {}, "Steps"), h("div", { class: "scroll" }, h("table", { class: "steps" },
       h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Started", "Duration", "Details"].map((c) => h("th", {}, c)))), stepsBody)),
+    h("h2", {}, "Metrics"), metricsBox,
     h("h2", {}, "Log"), logDownloads(run.id), logs.element,
     h("h2", {}, "Artifacts"), artifactsBox,
     h("h2", {}, "History"), h("div", { class: "scroll" }, h("table", { class: "events" },
@@ -74,6 +77,7 @@ export async function runPage(root, me, runId) {
       h("td", {}, s.name), h("td", {}, badge(s.cached ? "cached" : s.status)), h("td", {}, s.attempts || "–"),
       h("td", {}, when(s.started_at)), h("td", {}, duration(s.duration_seconds)),
       stepDetails(s))));
+    metricsBox.replaceChildren(metricsTable(run.metrics));
   }
 
   async function refreshExtras() {
@@ -82,10 +86,11 @@ export async function runPage(root, me, runId) {
       h("td", {}, when(e.at)), h("td", {}, e.step || "run"), h("td", {}, `${e.old_status || "–"} → ${e.new_status}`),
       h("td", {}, e.reason), h("td", {}, e.actor || ""))));
     artifactsBox.replaceChildren(artifacts.length
-      ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", ""].map((c) => h("th", {}, c)))),
+      ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", "Preview", ""].map((c) => h("th", {}, c)))),
         h("tbody", {}, artifacts.map((a) => h("tr", { "data-artifact": a.id }, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.value_type),
           h("td", {}, size(a.size)),
           h("td", { class: "from" }, a.run === run.id ? "this run" : h("a", { href: `/runs/${a.run}/` }, `run #${a.run} (cached)`)),
+          h("td", { class: "preview-cell" }, previewView(a.preview)),
           h("td", {}, h("a", { href: a.download_url, download: "" }, "download"))))))
       : h("p", { class: "empty" }, "No artifacts yet."));
   }

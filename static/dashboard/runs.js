@@ -1,16 +1,22 @@
 // The runs page: a searchable, filterable table of runs, filters kept in the URL, cursor paging, kept live
-// by conditional requests (a 304 while nothing changed), and bulk cancel and retry for members.
+// by conditional requests (a 304 while nothing changed), bulk cancel and retry for members, chosen metrics
+// as columns, and runs ticked for comparison.
 import { NOT_MODIFIED, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
+import { formatValue } from "./metrics.js";
 
 const FILTERS = ["search", "status", "pipeline", "stack", "triggered_by", "created_after", "created_before"];
 const REFRESH_MS = 1500; // new and changed runs show within 2 s
 const CANCELLABLE = new Set(["queued", "provisioning", "running"]);
 const RETRYABLE = new Set(["failed", "cancelled", "dead"]);
+// The metrics shown as columns, remembered in this browser across visits.
+const METRIC_COLUMNS_KEY = "flowsite.metricColumns";
 const STATUSES = ["queued", "provisioning", "running", "cancelling", "completed", "failed", "cancelled", "dead"];
 
 export async function runsPage(root, me, project) {
   const params = new URLSearchParams(location.search);
   const [pipelines, stacks] = await Promise.all([api("pipelines/"), api("stacks/")]);
+  let metricColumns = splitNames(localStorage.getItem(METRIC_COLUMNS_KEY) || "");
+  const picked = new Set();
   const form = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); apply(); } },
     h("label", { class: "search" }, "Search ", h("input", { type: "search", name: "search", value: params.get("search") || "", placeholder: "run id, pipeline or parameter value", size: 28 })),
     h("fieldset", { class: "statuses" }, h("legend", {}, "Status"),
@@ -22,6 +28,7 @@ export async function runsPage(root, me, project) {
     h("label", {}, "Who ", h("input", { name: "triggered_by", value: params.get("triggered_by") || "", placeholder: "username", size: 10 })),
     h("label", {}, "From ", h("input", { name: "created_after", type: "date", value: (params.get("created_after") || "").slice(0, 10) })),
     h("label", {}, "To ", h("input", { name: "created_before", type: "date", value: (params.get("created_before") || "").slice(0, 10) })),
+    h("label", {}, "Metric columns ", h("input", { name: "metric_columns", value: metricColumns.join(", "), placeholder: "accuracy, loss", size: 16 })),
     h("button", { type: "submit" }, "Filter"),
     h("button", { type: "button", class: "secondary", onclick: () => { location.search = ""; } }, "Clear"));
 
@@ -29,6 +36,9 @@ export async function runsPage(root, me, project) {
     const next = new URLSearchParams();
     const data = new FormData(form);
     for (const name of FILTERS) for (const value of data.getAll(name)) if (value) next.append(name, value);
+    metricColumns = splitNames(data.get("metric_columns") || "");
+    localStorage.setItem(METRIC_COLUMNS_KEY, metricColumns.join(","));
+    drawHead();
     history.replaceState(null, "", `${location.pathname}?${next}`);
     cursorUrl = null;
     poller.refresh();
@@ -42,9 +52,23 @@ export async function runsPage(root, me, project) {
     for (const run of shown) if (e.target.checked) selected.add(run.id); else selected.delete(run.id);
     draw();
   } });
-  const columns = ["Run", "Status", "Pipeline", "Stack", "Who", "Started", "Duration", "Steps"];
-  const table = h("table", { class: "runs" },
-    h("thead", {}, h("tr", {}, member ? h("th", { class: "select" }, everyRun) : null, columns.map((c) => h("th", {}, c)))), body);
+  const headRow = h("tr");
+  const table = h("table", { class: "runs" }, h("thead", {}, headRow), body);
+  function drawHead() {
+    headRow.replaceChildren(member ? h("th", { class: "select" }, everyRun) : "",
+      ...["Run", "Status", "Pipeline", "Stack", "Who", "Started", "Duration", "Steps"].map((c) => h("th", {}, c)),
+      ...metricColumns.map((name) => h("th", { class: "metric-column", "data-metric": name }, name)),
+      h("th", {}, "Compare"));
+  }
+  const compareButton = h("button", { type: "button", class: "secondary", id: "compare-runs", onclick: () => {
+    location.href = `/runs/compare/?ids=${[...picked].join(",")}`;
+  } }, "Compare selected");
+  function drawCompare() {
+    compareButton.disabled = picked.size < 2 || picked.size > 10;
+    compareButton.textContent = picked.size ? `Compare ${picked.size} selected` : "Compare selected";
+  }
+  drawHead();
+  drawCompare();
   const pager = h("div", { class: "pager" });
   const notice = h("div");
   const problems = h("div");
@@ -53,7 +77,8 @@ export async function runsPage(root, me, project) {
   const cancelSelected = h("button", { type: "button", class: "danger", onclick: () => bulk("cancel") }, "Cancel selected");
   const retrySelected = h("button", { type: "button", onclick: () => bulk("retry") }, "Retry selected");
   const bulkBar = member ? h("div", { class: "bulk actions" }, count, cancelSelected, retrySelected) : null;
-  root.replaceChildren(h("h1", {}, "Runs", project ? h("span", { class: "sub" }, ` · ${project.name}`) : ""), form, problems, bulkBar, summary, notice, h("div", { class: "scroll" }, table), pager);
+  root.replaceChildren(h("h1", {}, "Runs", project ? h("span", { class: "sub" }, ` · ${project.name}`) : ""), form, problems, bulkBar, summary, notice, h("div", { class: "scroll" }, table),
+    h("div", { class: "compare-bar" }, compareButton, h("span", { class: "muted" }, " tick 2 to 10 runs")), pager);
 
   let cursorUrl = null;
   let drawnFor = null;
@@ -65,7 +90,8 @@ export async function runsPage(root, me, project) {
   }
 
   async function load() {
-    const asked = `${cursorUrl}|${location.search}`;
+    // New metric columns are a new page to draw, though the runs on it have not changed.
+    const asked = `${cursorUrl}|${location.search}|${metricColumns}`;
     const query = {};
     const current = new URLSearchParams(location.search);
     for (const name of FILTERS) query[name] = current.getAll(name);
@@ -73,9 +99,10 @@ export async function runsPage(root, me, project) {
     if (query.created_after.length) query.created_after = localMidnight(query.created_after[0], 0);
     if (query.created_before.length) query.created_before = localMidnight(query.created_before[0], 1);
     if (project) query.project = project.slug;
+    if (metricColumns.length) query.metrics = metricColumns.join(",");
     if (asked !== drawnFor) conditional.etag = null; // another page: nothing to compare with
     const result = await api(cursorUrl || "runs/", { query: cursorUrl ? {} : { ...query, page_size: 50 }, conditional });
-    if (asked !== `${cursorUrl}|${location.search}`) return 0; // paged or filtered meanwhile: load what is asked now
+    if (asked !== `${cursorUrl}|${location.search}|${metricColumns}`) return 0; // paged or filtered meanwhile: load what is asked now
     if (result === NOT_MODIFIED) return REFRESH_MS;
     drawnFor = asked;
     shown = result.results;
@@ -141,10 +168,17 @@ export async function runsPage(root, me, project) {
       h("td", {}, run.triggered_by || "–"),
       h("td", {}, when(run.started_at || run.created_at)),
       h("td", {}, duration(run.duration_seconds)),
-      h("td", { class: "progress" }, stepsSummary(run)));
+      h("td", { class: "progress" }, stepsSummary(run)),
+      ...metricColumns.map((name) => h("td", { class: "num", "data-metric": name }, formatValue((run.metrics || {})[name]))),
+      h("td", {}, h("input", { type: "checkbox", class: "compare-pick", value: run.id, "aria-label": `Compare run #${run.id}`,
+        checked: picked.has(run.id), onchange: (e) => { if (e.target.checked) picked.add(run.id); else picked.delete(run.id); drawCompare(); } })));
   }
 
   const poller = poll(load, { notice: problems, what: "the runs", live: () => root.isConnected });
+}
+
+function splitNames(text) {
+  return [...new Set(text.split(",").map((name) => name.trim()).filter(Boolean))];
 }
 
 function describe(runs) {

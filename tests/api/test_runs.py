@@ -804,6 +804,7 @@ def test_steps_events_and_artifacts_of_an_executed_run(as_, ready, owner):
             "size": artifact.size,
             "digest": artifact.digest,
             "storage": "inline",
+            "preview": {"kind": "text", "text": "hello Ada", "length": 9, "type": "builtins.str"},
             "created_at": artifacts[0]["created_at"],
             "download_url": f"http://testserver/api/artifacts/{artifact.pk}/download/",
         }

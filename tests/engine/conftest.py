@@ -17,6 +17,7 @@ class RecordingObserver(RunObserver):
         self.started: list[tuple[str, int]] = []
         self.finished: list[Any] = []
         self.lines: list[tuple[str, str, str, str]] = []
+        self.metrics: list[tuple[str, str, float, int | None]] = []
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
 
@@ -26,6 +27,10 @@ class RecordingObserver(RunObserver):
     def log_line(self, step_name: str, stream: str, level: str, text: str) -> None:
         with self._lock:
             self.lines.append((step_name, stream, level, text))
+
+    def log_metric(self, step_name: str, name: str, value: float, step_index: int | None) -> None:
+        with self._lock:
+            self.metrics.append((step_name, name, value, step_index))
 
     def step_finished(self, result: Any) -> None:
         self.finished.append(result)

@@ -44,6 +44,8 @@ PUBLIC_NAMES = [
     "SubmissionResult",
     "ResourceConfig",
     "DockerConfig",
+    "log_metric",
+    "MetricError",
 ]
 
 

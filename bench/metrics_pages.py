@@ -1,0 +1,107 @@
+"""Metrics pages in a real browser: a chart of each metric over 1,000 runs, and 10 runs compared.
+
+    python -m bench.metrics_pages [--runs N]
+
+Builds the scratch SQLite database of bench/api.py (N runs, 100,000 by default), gives the latest 1,000
+runs of one pipeline three metrics each (two scores and a 20-point series), serves it with runserver and
+reads Chromium's Performance API: milliseconds from navigation start until the pipeline page's charts and
+the compare page's table are on screen. Target (issue 11): first render under 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+from bench.api import SCRATCH, populate
+
+from django.utils import timezone  # noqa: E402
+
+from runs.models import Metric, Run, StepRun  # noqa: E402
+
+CHARTED = 1000
+SERIES = 20
+
+
+def add_metrics(pipeline: str) -> list[int]:
+    """Three metrics on each of the pipeline's latest CHARTED runs; their ids, newest first."""
+    runs = list(
+        Run.objects.filter(pipeline__name=pipeline)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)[:CHARTED]
+    )
+    steps = dict(StepRun.objects.filter(run_id__in=runs, name="s3").values_list("run_id", "pk"))
+    now = timezone.now()
+    rows = []
+    for n, run_id in enumerate(runs):
+        points = [("train_error", 1 / (i + 1) + n / 1e4, i) for i in range(SERIES)]
+        points += [("accuracy", 0.8 + (n % 17) / 100, None), ("log_loss", 0.3 - (n % 13) / 100, None)]
+        rows += [Metric(run_id=run_id, step_id=steps[run_id], seq=seq, name=name, value=value, step_index=index, at=now)
+                 for seq, (name, value, index) in enumerate(points, start=1)]  # fmt: skip
+    Metric.objects.bulk_create(rows, batch_size=5000)
+    return runs
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=100_000)
+    args = parser.parse_args()
+    _, pipeline = populate(args.runs)
+    runs = add_metrics(pipeline)
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="bench")
+    user.set_password("bench-password")
+    user.save()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, list[float]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            for _ in range(60):
+                try:
+                    page.goto(f"{base}/login/")
+                    break
+                except Exception:
+                    page.wait_for_timeout(250)
+            page.fill("input[name=username]", "bench")
+            page.fill("input[name=password]", "bench-password")
+            page.click("button[type=submit]")
+            page.wait_for_selector("table.runs tbody tr")
+            chart = f"metric chart over {len(runs):,} runs (pipeline page)"
+            compare = "compare page, 10 runs"
+            for _ in range(5):
+                page.goto(f"{base}/pipelines/{pipeline}/")
+                page.wait_for_selector("figure.metric-chart[data-metric=log_loss] path.line")
+                results.setdefault(chart, []).append(page.evaluate("performance.now()"))
+                shown = page.evaluate("document.querySelector('figure.metric-chart figcaption').textContent")
+                page.goto(f"{base}/runs/compare/?ids={','.join(map(str, runs[:10]))}")
+                page.wait_for_selector("table.compare tr[data-row='Steps:s4']")
+                results.setdefault(compare, []).append(page.evaluate("performance.now()"))
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+    print(f"scratch database {SCRATCH}; {args.runs:,} runs; Chromium headless; ms from navigation start, 5 visits")
+    print(f"chart caption: {shown}")
+    for label, times in results.items():
+        first, ordered = times[0], sorted(times)
+        print(f"{label:<45} first visit {first:5.0f}  median {ordered[2]:5.0f}  max {ordered[-1]:5.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
