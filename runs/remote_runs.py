@@ -25,6 +25,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from flowsite.engine import ExecutionStatus, ResourceConfig
+from stacks.kinds.protocol import JobGone
 from stacks.registry import remote_kinds
 
 from . import registry
@@ -177,8 +178,6 @@ def _lookup(orchestrator: Any, job_name: str) -> Any:
 
 def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     """Bring the run in line with its job (given its report, or asked here); True if the run ended."""
-    from stacks.kinds.vertex.orchestrator import JobGone
-
     if not run.remote_job_name:
         _recover_submission(run, orchestrator)
         return False

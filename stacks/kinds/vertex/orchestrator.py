@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib.util
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flowsite.engine import DockerConfig, ExecutionStatus, RemoteOrchestrator, ResourceConfig, SubmissionResult
 from flowsite.engine.resources import parse_bytes, parse_cpu
 
+from ..protocol import JobGone, JobLookupError, JobReport, UnitJob
 from .states import status_for
 
 RUN_LABEL = "flowsite-run"
@@ -39,21 +39,6 @@ _ACCELERATORS = {
 }
 _N1_SIZES = (2, 4, 8, 16, 32, 64, 96)
 _GIB = 2**30
-
-
-class JobLookupError(Exception):
-    """Vertex could not be asked, or did not say; ask again later. Never a reason to fail a run."""
-
-
-class JobGone(JobLookupError):
-    """Vertex says the job does not exist."""
-
-
-@dataclass
-class JobReport:
-    status: ExecutionStatus | None
-    state: str
-    error: str
 
 
 def accelerator_type(gpu: str) -> str:
@@ -217,14 +202,9 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         **kwargs: Any,
     ) -> SubmissionResult:
         """Submit one CustomJob for the run and return at once; `wait()` polls it to the end."""
-        self.validate()
-        labels = {RUN_LABEL: _label(run_id), **{k: _label(v) for k, v in kwargs.get("labels", {}).items()}}
+        labels = {RUN_LABEL: run_id, **kwargs.get("labels", {})}
         display_name = f"{_label(pipeline.name)}-{_label(run_id)[:8]}"
-        job = self.custom_job(display_name, self.worker_pool_specs(resources, docker_config, kwargs.get("env")), labels)
-        # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
-        job_id = self._job_client().create_custom_job(
-            parent=self.parent, custom_job=job, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS
-        ).name
+        job_id = self.submit(UnitJob(display_name, labels, kwargs.get("env") or {}, resources, docker_config))
 
         def wait_for_completion() -> None:
             while True:
@@ -251,6 +231,16 @@ class VertexAIOrchestrator(RemoteOrchestrator):
                 "console_url": self.console_url(job_id),
             },
         )
+
+    def submit(self, job: UnitJob) -> str:
+        """Create the CustomJob and return its name."""
+        self.validate()
+        labels = {key: _label(value) for key, value in job.labels.items()}
+        message = self.custom_job(job.display_name, self.worker_pool_specs(job.resources, job.docker, job.env), labels)
+        # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
+        return self._job_client().create_custom_job(
+            parent=self.parent, custom_job=message, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS
+        ).name
 
     def _job_client(self) -> Any:
         """This stack's JobService client, made once per orchestrator, for every call: its endpoint,
@@ -307,11 +297,6 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             if all(job.labels.get(key) == value for key, value in wanted.items()):
                 return job.name
         return None
-
-    def execute(self, run: Any) -> None:
-        from runs.remote_runs import submit
-
-        submit(run, self)
 
 
 def _label(value: object) -> str:

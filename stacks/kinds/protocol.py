@@ -1,0 +1,66 @@
+"""What `runs/` asks of a remote kind of stack: submit a unit of work, poll it, cancel it, find it again.
+
+Execution has one direction: `runs/` drives the kinds, and a kind imports nothing from `runs/`
+(tests/test_import_direction.py holds that). A kind knows its config, its client and its provider's
+states; what a run is, and when a unit may start, is the control plane's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from flowsite.engine import DockerConfig, ExecutionStatus, ResourceConfig
+
+
+class JobLookupError(Exception):
+    """The provider could not be asked, or did not say; ask again later. Never a reason to fail a run."""
+
+
+class JobGone(JobLookupError):
+    """The provider says the job does not exist."""
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """One job to submit: a whole run (placement `run`) or one execution unit (placement `unit`).
+
+    `labels` say whose the job is, so that a job submitted by a worker that died before recording it
+    can be found again; `env` is what the job's container is given.
+    """
+
+    display_name: str
+    labels: dict[str, str]
+    env: dict[str, str]
+    resources: ResourceConfig | None = None
+    docker: DockerConfig | None = None
+    # Seconds the job may run before the provider stops it; None: the provider's default.
+    timeout_seconds: int | None = None
+
+
+@dataclass
+class JobReport:
+    """A job's state as the provider names it, our status for it (None: the provider does not say) and its error."""
+
+    status: ExecutionStatus | None
+    state: str
+    error: str
+
+
+class RemoteEngine(Protocol):
+    """A remote kind's orchestrator, as `runs/` uses it."""
+
+    def submit(self, job: UnitJob) -> str:
+        """Submit the job and return its name (never retried: a lost answer may still have made it)."""
+
+    def report(self, job_name: str) -> JobReport:
+        """The job's state; JobGone if the provider has no such job, JobLookupError if it could not say."""
+
+    def stop_run(self, job_name: str, graceful: bool = True) -> None:
+        """Ask the provider to cancel the job."""
+
+    def find_job(self, labels: dict[str, str]) -> str | None:
+        """The job carrying all these labels, if the provider has one."""
+
+    def console_url(self, job_name: str) -> str:
+        """Where a person can look at the job."""
