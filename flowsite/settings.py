@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "accounts",
     "runs",
     "stacks",
+    "unitjobs",
     "dashboard",
 ]
 

@@ -6,7 +6,6 @@ Read from the source with `ast`, so an import inside a function (the way a cycle
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from tests.cluster import ROOT
 
