@@ -45,10 +45,6 @@ STARTUP_SECONDS = 600
 DONE_STEP_STATES = frozenset({StepStatus.COMPLETED, StepStatus.CACHED, StepStatus.SKIPPED})
 
 
-def is_planned(run: Run) -> bool:
-    return UnitPlan.objects.filter(run=run).exists()
-
-
 def start(run: Run, orchestrator: Any) -> None:
     """Plan the claimed run and submit the units that can start now."""
     from .remote_runs import start_reconcile_loop
@@ -57,7 +53,11 @@ def start(run: Run, orchestrator: Any) -> None:
     if pipeline is None:
         fail(run, FailureReason.PIPELINE_MISSING, f"pipeline {run.pipeline.name!r} is not among FLOWSITE_PIPELINES")
         return
-    plan(run, pipeline)
+    try:
+        plan(run, pipeline)
+    except ValueError as exc:
+        fail(run, FailureReason.STACK_ERROR, f"the run cannot be placed per unit: {exc}")
+        return
     submitted = advance(run, orchestrator, pipeline)
     if not run.is_finished:
         run.transition((RunStatus.RUNNING,), RunStatus.PROVISIONING, reason=f"placed per unit: {submitted}")
@@ -67,6 +67,11 @@ def start(run: Run, orchestrator: Any) -> None:
 def plan(run: Run, pipeline: Any) -> None:
     """A row per execution unit, and the one run token all its jobs share; once per run."""
     producers = {output: step.name for step in pipeline.steps for output in step.outputs}
+    names = [unit.name for unit in pipeline.execution_units()]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # A unit is known by its name (its row, its job's label, the runner's FLOWSITE_UNIT).
+        raise ValueError(f"a step group and a step, or two groups apart, share the name {twice[0]!r}")
     rows = []
     for position, unit in enumerate(pipeline.execution_units()):
         own = [step.name for step in unit_steps(unit)]
@@ -78,7 +83,9 @@ def plan(run: Run, pipeline: Any) -> None:
             UnitPlan.objects.create(run=run, secrets={"token": RunToken.issue(run)})
             UnitJob.objects.bulk_create(rows)
     except IntegrityError:
-        pass  # planned already, by the process that had the run before
+        if not UnitPlan.objects.filter(run=run).exists():
+            raise
+        # Planned already, by the process that had the run before.
 
 
 def advance(run: Run, orchestrator: Any, pipeline: Any = None) -> str:

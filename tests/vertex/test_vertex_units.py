@@ -277,3 +277,21 @@ def test_a_unit_lost_more_often_than_the_stack_allows_fails_the_run(unit_stack, 
     assert "lost 2 times, more than the stack's capacity_retries (1)" in run.failure_message
     assert len(fake_vertex.jobs) == 2
     assert run.steps.get(name="join").error.startswith("Not run: unit 'sow'")
+
+
+def test_units_that_would_share_a_name_are_refused_before_anything_is_planned(unit_stack, vertex_project):
+    from flowsite.engine import Pipeline, Step
+    from runs.remote_units import plan
+
+    def make() -> int:
+        return 1
+
+    def use(x: int) -> int:
+        return x
+
+    clash = Pipeline("clash", [Step(make, name="prep", outputs=["x"]),
+                               Step(use, name="use", inputs=["x"], execution_group="prep")])  # fmt: skip
+    run = Run.objects.trigger(project=vertex_project, pipeline="greeting")
+    with pytest.raises(ValueError, match="share the name 'prep'"):
+        plan(run, clash)
+    assert not run.unit_jobs.exists()
