@@ -4,7 +4,10 @@
 
 Prints: trigger to job submitted (through the worker's path), the cost of one reconcile pass with
 200 active jobs (time and requests), and cancel request to `cancelled` when the fake server's state
-changes take one second each. Targets: none given; issue 5 asks for the figures.
+changes take one second each (issue 5: one job per run). Placed per unit (issue 12), with 50 ms per
+Vertex request: trigger to first unit job submitted (p50, p95), a 20-unit fan-out fully submitted
+(target under 2 s), and the control plane's work per unit (CPU time and database queries to submit a
+unit, and to follow it for one reconcile pass).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ os.environ.update(
     DJANGO_SETTINGS_MODULE="flowsite.settings",
     FLOWSITE_PROFILE="dev",
     DATABASE_URL=f"sqlite:///{SCRATCH / 'bench.sqlite3'}",
-    FLOWSITE_PIPELINES="tests.pipelines",
+    FLOWSITE_PIPELINES="tests.pipelines,bench.fanout",
     FLOWSITE_ARTIFACT_ROOT=str(SCRATCH / "artifacts"),
     LOG_LEVEL="WARNING",
 )
@@ -37,13 +40,17 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from runs import remote_units  # noqa: E402
 from runs.execution import execute_run  # noqa: E402
 from runs.models import Project, Run, RunEvent, StepRun, StepStatus  # noqa: E402
 from runs.registry import sync_pipelines  # noqa: E402
 from runs.remote_runs import reconcile_once  # noqa: E402
 from stacks.models import Stack  # noqa: E402
 from tests.fake_vertex import FakeVertex  # noqa: E402
+from unitjobs.models import UnitJob  # noqa: E402
 
 
 def free_port() -> int:
@@ -61,10 +68,10 @@ def wait_for(condition, timeout: float = 120.0):  # type: ignore[no-untyped-def]
     return value
 
 
-def vertex_stack(server: FakeVertex, name: str) -> Stack:
+def vertex_stack(server: FakeVertex, name: str, **settings: object) -> Stack:
     config = {
         "project_id": "bench", "staging_bucket": "gs://bench", "image": "bench:1",
-        "api_endpoint": server.url, "artifact_uri": f"file://{SCRATCH}/remote",
+        "api_endpoint": server.url, "artifact_uri": f"file://{SCRATCH}/remote", "placement": "run", **settings,
     }  # fmt: skip
     return Stack.objects.create(name=name, kind="vertex", config=config, open_to_all_projects=True)
 
@@ -143,6 +150,52 @@ def cancel_latency(project: Project, repeats: int) -> None:
           f"median {statistics.median(latencies):.2f} s  max {max(latencies):.2f} s")  # fmt: skip
 
 
+def p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
+
+
+def trigger_to_first_unit(project: Project, runs: int, latency: float) -> None:
+    server = FakeVertex(step_seconds=3600, latency_seconds=latency)  # jobs stay queued: submission only
+    stack = vertex_stack(server, "first-unit", placement="unit")
+    latencies = []
+    for _ in range(runs):
+        run = Run.objects.trigger(project=project, pipeline="branching", stack=stack)
+        execute_run(run.pk)
+        first = UnitJob.objects.filter(run=run).exclude(submitted_at=None).order_by("submitted_at")[0].submitted_at
+        latencies.append((first - run.created_at).total_seconds() * 1000)
+    Run.objects.filter(stack=stack).update(status="cancelled")
+    server.stop()
+    print(f"placement unit: trigger -> first unit job submitted ({runs} runs, {latency * 1000:.0f} ms per request): "
+          f"p50 {statistics.median(latencies):5.0f} ms  p95 {p95(latencies):5.0f} ms")  # fmt: skip
+
+
+def fan_out(project: Project, runs: int, latency: float) -> None:
+    server = FakeVertex(step_seconds=3600, latency_seconds=latency)
+    stack = vertex_stack(server, "fan-out", placement="unit", max_concurrent_jobs=20)
+    submitted, cpu, queries, follow_ms, follow_queries = [], [], [], [], []
+    for _ in range(runs):
+        run = Run.objects.trigger(project=project, pipeline="fan-out-20", stack=stack)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        with CaptureQueriesContext(connection) as captured:
+            execute_run(run.pk)
+        cpu.append((time.process_time() - cpu_start) / 20 * 1000)
+        queries.append(len(captured) / 20)
+        submitted.append(time.perf_counter() - start)
+        assert UnitJob.objects.filter(run=run).exclude(job_name="").count() == 20
+        with CaptureQueriesContext(connection) as captured:
+            pass_start = time.process_time()
+            remote_units.advance(run, stack.orchestrator())
+            follow_ms.append((time.process_time() - pass_start) / 20 * 1000)
+        follow_queries.append(len(captured) / 20)
+        Run.objects.filter(pk=run.pk).update(status="cancelled")
+    server.stop()
+    print(f"placement unit: 20-unit fan-out, claim -> all 20 jobs submitted ({runs} runs, {latency * 1000:.0f} ms "
+          f"per request): p50 {statistics.median(submitted):.2f} s  max {max(submitted):.2f} s  (target < 2 s)")
+    print(f"control-plane work per unit: submit {statistics.median(cpu):.1f} ms CPU, "
+          f"{statistics.median(queries):.1f} queries; follow, per reconcile pass "
+          f"{statistics.median(follow_ms):.1f} ms CPU, {statistics.median(follow_queries):.1f} queries")  # fmt: skip
+
+
 def main() -> None:
     call_command("migrate", verbosity=0)
     sync_pipelines()
@@ -151,6 +204,8 @@ def main() -> None:
     trigger_to_submitted(project, 20)
     reconcile_cost(project, 200, latency=0.0)
     reconcile_cost(project, 200, latency=0.05)
+    trigger_to_first_unit(project, 20, latency=0.05)
+    fan_out(project, 10, latency=0.05)
 
 
 if __name__ == "__main__":

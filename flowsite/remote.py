@@ -3,7 +3,8 @@
     python -m flowsite.remote
 
 Reads FLOWSITE_API_URL, FLOWSITE_RUN_TOKEN, FLOWSITE_RUN_ID and FLOWSITE_PIPELINES (the modules to
-import), which the control plane puts in the job's environment. Step events and log lines go back
+import), which the control plane puts in the job's environment; with FLOWSITE_UNIT (placement per
+unit) it runs that one step or step group, given its inputs by FLOWSITE_UNIT_INPUTS. Step events and log lines go back
 in batches about twice a second; each reply says whether the run is being cancelled, which stops
 the running step with StopExecution. Exits 0 when the pipeline succeeded, 1 otherwise. Needs only
 the standard library and the engine (and google-cloud-storage for gs:// artifacts).
@@ -33,7 +34,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flowsite.engine import ExecutionResult, LocalExecutor, Pipeline, RunObserver
+from flowsite.engine import Context, ExecutionResult, LocalExecutor, Pipeline, RunObserver
+from flowsite.engine.outputs import SkippedOutput
+from flowsite.engine.pipeline import execute_unit
 from flowsite.engine.previews import preview_of
 from flowsite.engine.stores import safe_segment
 from flowsite.engine.textlimits import cut, storable
@@ -265,14 +268,91 @@ class UriArtifactStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(payload)
         else:
-            from google.cloud import storage
-
             bucket, _, blob = uri.removeprefix("gs://").partition("/")
-            storage.Client().bucket(bucket).blob(blob).upload_from_string(payload)
+            storage_client().bucket(bucket).blob(blob).upload_from_string(payload)
         digest = hashlib.sha256(payload).hexdigest()
         type_name = f"{type(obj).__module__}.{type(obj).__qualname__}"
         self.reporter.artifact(step_name, name, uri, len(payload), digest, type_name, preview_of(obj))
         return uri
+
+
+def storage_client() -> Any:
+    """The job's Cloud Storage client: its service account's, at the stack's endpoint if it names one
+    (FLOWSITE_STORAGE_ENDPOINT; an http:// one is a local server, reached without credentials)."""
+    from google.cloud import storage
+
+    endpoint = os.environ.get("FLOWSITE_STORAGE_ENDPOINT")
+    if not endpoint:
+        return storage.Client()
+    if endpoint.startswith("http://"):
+        from google.auth.credentials import AnonymousCredentials
+
+        # project=None, not left out: left out, the client asks Google's default credentials for one.
+        return storage.Client(
+            project=None, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+        )
+    return storage.Client(client_options={"api_endpoint": endpoint})
+
+
+def load_artifact(uri: str) -> Any:
+    """An output another unit of the run wrote (file:// here, gs:// on Google Cloud)."""
+    if uri.startswith("file://"):
+        payload = Path(uri.removeprefix("file://")).read_bytes()
+    elif uri.startswith("gs://"):
+        bucket, _, blob = uri.removeprefix("gs://").partition("/")
+        payload = storage_client().bucket(bucket).blob(blob).download_as_bytes()
+    else:
+        raise ValueError(f"cannot read an input from {uri!r}: only file:// and gs:// are reachable from a job")
+    return pickle.loads(payload)
+
+
+def unit_inputs(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The values of a unit's inputs, as the control plane described them (FLOWSITE_UNIT_INPUTS): an
+    artifact to read, an output its step never produced because it was skipped, or None."""
+    values: dict[str, Any] = {}
+    for name, where in described.items():
+        if "uri" in where:
+            values[name] = load_artifact(where["uri"])
+        elif "skipped_by" in where:
+            values[name] = SkippedOutput(where["skipped_by"])
+        else:
+            values[name] = None
+    return values
+
+
+class KeysOnly:
+    """A cache that never serves (the control plane already looked, and sent this unit to run) and keeps
+    nothing: with it the executor computes each step's cache key, which the finish event carries, and
+    the control plane records the entry."""
+
+    def get(self, key: str) -> Any:
+        return None
+
+    def set_value(self, key: str, value: Any, step_name: str, code_hash: str) -> None:
+        pass
+
+
+class WrongImage(Exception):
+    """The image holds another Flowsite or other pipeline code than the run asked for."""
+
+
+def check_image(pipeline: Pipeline, run: dict[str, Any]) -> None:
+    """Refuse to run what the run did not ask for: a pipeline's steps of another version would produce
+    results the run's record would claim for its own code, and another Flowsite may report differently."""
+    from flowsite import __version__
+
+    wanted = os.environ.get("FLOWSITE_EXPECTED_VERSION", "")
+    if wanted and wanted != __version__:
+        raise WrongImage(
+            f"this image has Flowsite {__version__}, but the control plane runs Flowsite {wanted}: "
+            "rebuild the image with the control plane's version"
+        )
+    if pipeline.code_version() != run["code_version"]:
+        raise WrongImage(
+            f"this image has code version {pipeline.code_version()} of pipeline {pipeline.name!r}, but the run "
+            f"was triggered for version {run['code_version']}: rebuild the image from the code the run was "
+            "triggered with, or trigger again"
+        )
 
 
 def find_pipeline(modules: list[str], name: str) -> Pipeline:
@@ -298,18 +378,32 @@ def main() -> int:
     reporter = Reporter(control_plane)
     try:
         pipeline = find_pipeline(modules, run["pipeline"])
-        if pipeline.code_version() != run["code_version"]:
-            reporter.log_line("", "stderr", "WARNING", f"this image has code {pipeline.code_version()}, "
-                              f"the run was triggered for {run['code_version']}")  # fmt: skip
+        check_image(pipeline, run)
         store = UriArtifactStore(run["artifact_uri"], reporter) if run["artifact_uri"] else None
-        result = pipeline.run(
-            run["params"],
-            executor=LocalExecutor(observer=reporter),
-            artifact_store=store,
-            run_id=str(run_id),
-            project_name=run["project"],
-        )
-        succeeded = result.success
+        unit = os.environ.get("FLOWSITE_UNIT")
+        if unit:
+            # Placement per unit: this job runs one step or step group, its inputs read from the
+            # outputs earlier units wrote.
+            results = execute_unit(
+                pipeline.unit(unit),
+                unit_inputs(json.loads(os.environ.get("FLOWSITE_UNIT_INPUTS") or "{}")),
+                Context(**run["params"]),
+                LocalExecutor(observer=reporter),
+                cache_store=KeysOnly(),
+                artifact_store=store,
+                run_id=str(run_id),
+                project_name=run["project"],
+            )
+            succeeded = all(result.success for result in results)
+        else:
+            result = pipeline.run(
+                run["params"],
+                executor=LocalExecutor(observer=reporter),
+                artifact_store=store,
+                run_id=str(run_id),
+                project_name=run["project"],
+            )
+            succeeded = result.success
     except Exception as exc:
         reporter.log_line("", "stderr", "ERROR", f"the remote runner failed: {type(exc).__name__}: {exc}")
         succeeded = False

@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "stacks",
     "schedules",
     "notifications",
+    "unitjobs",
     "dashboard",
 ]
 

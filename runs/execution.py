@@ -9,8 +9,11 @@ import threading
 from django.conf import settings
 from django.utils import timezone
 
-from . import registry
+from stacks.registry import KINDS
+
+from . import registry, remote_runs
 from .finishing import fail
+from .local_runner import run_in_process_group
 from .models import FailureReason, Run, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -72,5 +75,9 @@ def execute_run(run_id: int) -> str:
         logger.exception("run %s cannot start on stack %s", run_id, run.stack)
         fail(run, FailureReason.STACK_ERROR, f"stack {run.stack.name!r} cannot run it: {exc}")
         return f"run {run_id} failed to start"
-    orchestrator.execute(run)
+    # Execution goes one way: runs/ drives the kinds, which know nothing of runs.
+    if KINDS[run.stack.kind].remote:
+        remote_runs.submit(run, orchestrator)
+    else:
+        run_in_process_group(run, orchestrator.environment())
     return f"run {run_id} {run.refresh_status()}"

@@ -15,8 +15,11 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from stacks.models import Stack
+
 from .models import FINAL_RUN_STATES, Artifact, LogLine, Run, RunEvent, RunStatus
 from .recording import path_of
+from .remote_artifacts import StackArtifacts, is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +67,17 @@ def _delete_in_batches(model: Any, run_ids: list[int], **conditions: Any) -> int
 
 
 def _delete_artifacts(run_ids: list[int], done: Pruned) -> None:
-    for artifact_id, uri in Artifact.objects.filter(run_id__in=run_ids).values_list("pk", "uri").iterator():
+    stacks = {stack.pk: stack for stack in Stack.objects.filter(runs__in=run_ids).distinct()}
+    remote = StackArtifacts()
+    rows = Artifact.objects.filter(run_id__in=run_ids).values_list("pk", "uri", "run__stack_id")
+    for artifact_id, uri, stack_id in rows.iterator():
         try:
-            _delete_file(uri)
+            stack = stacks.get(stack_id)
+            if stack is not None and is_remote(uri, stack):
+                # A remote job's output: deleted with its stack's own credentials and endpoint.
+                remote.delete(uri, stack)
+            elif uri.startswith("file://"):
+                path_of(uri).unlink(missing_ok=True)
         except Exception:
             # The row goes all the same: a file nobody can name any more is the lesser harm.
             done.file_errors += 1
@@ -74,17 +85,3 @@ def _delete_artifacts(run_ids: list[int], done: Pruned) -> None:
         else:
             done.files += not uri.startswith("inline:")
         done.artifacts += Artifact.objects.filter(pk=artifact_id).delete()[1].get("runs.Artifact", 0)
-
-
-def _delete_file(uri: str) -> None:
-    if uri.startswith("file://"):
-        path_of(uri).unlink(missing_ok=True)
-    elif uri.startswith("gs://"):
-        from google.api_core.exceptions import NotFound
-        from google.cloud import storage
-
-        bucket, _, name = uri.removeprefix("gs://").partition("/")
-        try:
-            storage.Client().bucket(bucket).blob(name).delete()
-        except NotFound:
-            pass

@@ -24,13 +24,16 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+import flowsite
 from flowsite.engine import ExecutionStatus, ResourceConfig
+from stacks.kinds.protocol import JobGone
 from stacks.registry import remote_kinds
+from unitjobs.models import UnitPlan
 
-from . import registry
+from . import registry, remote_units
 from .finishing import fail, finish_cancelled
 from .models import (
-    ACTIVE_RUN_STATES, FailureReason, Installation, Lease, Run, RunEvent, RunStatus, RunToken, StepStatus,
+    ACTIVE_RUN_STATES, FailureReason, Installation, Lease, LogLine, Run, RunEvent, RunStatus, RunToken, StepStatus,
 )  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -52,10 +55,13 @@ def job_environment(run: Run, token: str, orchestrator: Any) -> dict[str, str]:
     which works for this run only while it is active, and never the stack's secrets (the runner fetches
     those over the report channel)."""
     return {
+        **orchestrator.job_environment(),
         "FLOWSITE_API_URL": settings.FLOWSITE_PUBLIC_URL,
         "FLOWSITE_RUN_TOKEN": token,
         "FLOWSITE_RUN_ID": str(run.pk),
         "FLOWSITE_PIPELINES": ",".join(settings.FLOWSITE_PIPELINES),
+        # The runner refuses to run if its image holds another Flowsite.
+        "FLOWSITE_EXPECTED_VERSION": flowsite.__version__,
     }
 
 
@@ -77,7 +83,12 @@ def owner_labels(run: Run) -> dict[str, str]:
 
 
 def submit(run: Run, orchestrator: Any) -> None:
-    """Submit the claimed run's job, or adopt the one an earlier attempt submitted, and record it."""
+    """Submit the claimed run's job, or adopt the one an earlier attempt submitted, and record it.
+
+    A stack placed per unit gets a job per step or step group instead (runs.remote_units)."""
+    if getattr(orchestrator, "placement", "run") == "unit":
+        remote_units.start(run, orchestrator)
+        return
     owner = owner_labels(run)
     job_name = orchestrator.find_job(owner)
     if job_name is None:
@@ -156,10 +167,16 @@ def reconcile_once() -> dict[str, int]:
             for run in runs
             if run.remote_job_name
         }
+    planned = set(UnitPlan.objects.filter(run__in=runs).values_list("run_id", flat=True))
     counts = {"runs": len(runs), "ended": 0}
     for run in runs:
         try:
-            if reconcile_run(run, orchestrators[run.stack_id], reports[run.pk].result() if run.pk in reports else None):
+            if run.pk in planned:
+                remote_units.advance(run, orchestrators[run.stack_id])
+                counts["ended"] += run.is_finished
+                continue
+            report = reports[run.pk].result() if run.pk in reports else None
+            if reconcile_run(run, orchestrators[run.stack_id], report):
                 counts["ended"] += 1
         except Exception:
             # One run's trouble (a bug, the database) must not stop the others being followed.
@@ -177,8 +194,6 @@ def _lookup(orchestrator: Any, job_name: str) -> Any:
 
 def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     """Bring the run in line with its job (given its report, or asked here); True if the run ended."""
-    from stacks.kinds.vertex.orchestrator import JobGone
-
     if not run.remote_job_name:
         _recover_submission(run, orchestrator)
         return False
@@ -193,10 +208,10 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     if isinstance(report, Exception):
         logger.warning("run %s: could not read its job's state (%s); asking again next pass", run.pk, report)
         return False
-    return _apply(run, report)
+    return _apply(run, report, orchestrator)
 
 
-def _apply(run: Run, report: Any) -> bool:
+def _apply(run: Run, report: Any, orchestrator: Any) -> bool:
     status, state = report.status, report.state
     if status is None or status == ExecutionStatus.PROVISIONING:
         return False
@@ -219,6 +234,8 @@ def _apply(run: Run, report: Any) -> bool:
     else:
         reason = FailureReason.REMOTE_JOB_FAILED
         message = f"Vertex AI job {state}: {report.error or 'no error message'}"
+    if not run.steps.exclude(status=StepStatus.PENDING).exists() and not LogLine.objects.filter(run=run).exists():
+        message += remote_units.silent_job_logs(orchestrator, run.remote_job_name)
     return _fail(run, reason, message + (" (the cancel request came too late)" if cancelling else ""))
 
 

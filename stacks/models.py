@@ -114,6 +114,12 @@ class Stack(models.Model):
     def secret_names(self) -> list[str]:
         return sorted(self.secrets)
 
+    def job_secrets(self) -> dict[str, str]:
+        """The secrets a run's code is given: all but those the kind keeps to the control plane (a cloud key)."""
+        kept = getattr(KINDS[self.kind].load_orchestrator(), "control_plane_secrets", None)
+        private = kept(parse_config(self.kind, self.config)) if kept else set()
+        return {name: value for name, value in self.secrets.items() if name not in private}
+
     def secret_values(self) -> list[str]:
         return [value for value in self.secrets.values() if value]
 

@@ -125,6 +125,9 @@ def vertex_stack(transactional_db: Any, fake_vertex: Any, tmp_path: Path) -> Sta
             "image": "europe-docker.pkg.dev/test/flowsite:1",
             "api_endpoint": fake_vertex.url,
             "artifact_uri": f"file://{tmp_path}/remote-artifacts",
+            # One job per run, as stacks made before placement per unit have it (tests/vertex/test_vertex_units.py
+            # has the stacks placed per unit).
+            "placement": "run",
         },
         secrets={"API_TOKEN": "remote-secret-value"},
     )

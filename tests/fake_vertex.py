@@ -1,9 +1,11 @@
 """A small Vertex AI JobService over plain HTTP, for the unmodified aiplatform SDK (REST transport).
 
 Jobs go QUEUED -> PENDING -> RUNNING -> SUCCEEDED or FAILED, one step every `step_seconds`.
+`lose_capacity` makes chosen jobs fail while running as preempted or stocked-out ones do.
 On RUNNING the job's container command really runs, as a local subprocess with the job's
 environment, so the remote runner calls back the live control plane; its exit code decides
 SUCCEEDED or FAILED. An image holds this repository's code unless `images` says otherwise.
+What a job's command writes is its log, served by Cloud Logging's `POST /v2/entries:list`.
 Cancel goes CANCELLING, then CANCELLED, and kills the subprocess's process group. Routes and
 bodies follow Vertex's REST API (proto JSON); a list filter is labels.KEY="VALUE" joined by AND.
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +43,10 @@ class FakeJob:
         self.output = b""
         self.cancel_requested = False
         self.changed_at = time.monotonic()
+        # (code, message) if this job is to lose its machine once it runs.
+        self.doomed: tuple[int, str] | None = None
+        # Where its command's output goes: what Cloud Logging would hold for the job.
+        self.log_path: Path | None = None
 
     def as_json(self) -> dict[str, Any]:
         job = {**self.body, "name": self.name, "state": self.state, "createTime": "2026-01-01T00:00:00Z"}
@@ -71,9 +79,12 @@ class FakeVertex:
         # PYTHONPATH. Images not named run this repository's code, as Flowsite's own image would.
         self.images = images or {}
         self.jobs: dict[str, FakeJob] = {}
+        # Jobs to lose their machine while running: labels they carry, how many more, code and message.
+        self.losses: list[list[Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.authorizations: set[str | None] = set()
         self._ids = count(1)
+        self._logs = Path(tempfile.mkdtemp(prefix="fake-vertex-logs-"))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         server = self
@@ -109,6 +120,13 @@ class FakeVertex:
         self.httpd.server_close()
         for job in list(self.jobs.values()):
             self._kill(job)
+        shutil.rmtree(self._logs, ignore_errors=True)
+
+    def lose_capacity(self, labels: dict[str, str], times: int = 1, code: int = 14,
+                      message: str = "The replica workerpool0-0 was preempted.") -> None:  # fmt: skip
+        """The next `times` jobs carrying `labels` fail while running, as a preempted (code 14,
+        UNAVAILABLE) or stocked-out (8, RESOURCE_EXHAUSTED) job does: their command is killed."""
+        self.losses.append([labels, times, code, message])
 
     # HTTP
 
@@ -119,6 +137,8 @@ class FakeVertex:
         match = JOB_PATH.match(unquote(url.path))
         length = int(handler.headers.get("Content-Length") or 0)
         body = json.loads(handler.rfile.read(length) or b"{}") if length else {}
+        if method == "POST" and url.path == "/v2/entries:list":
+            return self._send(handler, 200, {"entries": self._entries(body)})
         if not match:
             return self._send(handler, 404, _error(404, f"no route {url.path}", "NOT_FOUND"))
         parent, job_id, cancel = match.groups()
@@ -151,6 +171,22 @@ class FakeVertex:
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
+    def _entries(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Cloud Logging's entries:list for `resource.labels.job_id="N"`: what the job's command wrote
+        (stdout and stderr), newest first, at most pageSize."""
+        found = re.search(r'resource\.labels\.job_id="(\d+)"', body.get("filter", ""))
+        job = next((j for j in list(self.jobs.values()) if found and j.name.endswith(f"/{found.group(1)}")), None)
+        if job is None or job.log_path is None or not job.log_path.exists():
+            return []
+        lines = job.log_path.read_text(errors="replace").splitlines()[::-1][: int(body.get("pageSize") or 50)]
+        project = job.name.split("/")[1]
+        return [
+            {"logName": f"projects/{project}/logs/workerpool0-0", "textPayload": line, "severity": "ERROR",
+             "timestamp": "2026-01-01T00:00:00Z", "insertId": str(index),
+             "resource": {"type": "ml_job", "labels": {"job_id": found.group(1)}}}
+            for index, line in enumerate(lines)
+        ]  # fmt: skip
 
     def _create(self, parent: str, body: dict[str, Any]) -> FakeJob:
         with self._lock:
@@ -200,7 +236,16 @@ class FakeVertex:
             self._move(job, "JOB_STATE_PENDING")
         elif job.state == "JOB_STATE_PENDING" and due:
             job.process = self._start(job)
+            for loss in self.losses:
+                if loss[1] > 0 and all(job.labels.get(k) == v for k, v in loss[0].items()):
+                    loss[1] -= 1
+                    job.doomed = (loss[2], loss[3])
+                    break
             self._move(job, "JOB_STATE_RUNNING")
+        elif job.state == "JOB_STATE_RUNNING" and job.doomed is not None and due:
+            self._kill(job)
+            job.error = {"code": job.doomed[0], "message": job.doomed[1]}
+            self._move(job, "JOB_STATE_FAILED")
         elif job.state == "JOB_STATE_RUNNING" and job.process is not None and job.process.poll() is not None:
             if job.process.returncode == 0:
                 self._move(job, "JOB_STATE_SUCCEEDED")
@@ -216,7 +261,9 @@ class FakeVertex:
         env = {**os.environ, **{item["name"]: item["value"] for item in container.get("env", [])}}
         files = self.images.get(container["imageUri"], ROOT)
         env["PYTHONPATH"] = str(files)
-        return subprocess.Popen(command, cwd=files, env=env, start_new_session=True)
+        job.log_path = self._logs / f"{job.name.rsplit('/', 1)[-1]}.log"
+        with open(job.log_path, "wb") as log:
+            return subprocess.Popen(command, cwd=files, env=env, start_new_session=True, stdout=log, stderr=log)
 
     def _kill(self, job: FakeJob) -> None:
         if job.process is not None and job.process.poll() is None:

@@ -193,3 +193,64 @@ def spill() -> None:
 
 
 spilling = Pipeline("spilling", [spill])
+
+
+# Three branches and a join, for stacks that place each unit on its own machine. Each branch waits
+# until all three have started (a barrier in a shared file), so the run ends only if they ran at once.
+@step(outputs=["seed"])
+def sow(base: int = 3) -> int:
+    return base
+
+
+def _await_siblings(barrier: str, name: str, sign: bool = True, count: int = 3) -> None:
+    if not barrier:
+        return
+    if sign:
+        with open(barrier, "a") as f:
+            f.write(name + "\n")
+    deadline = time.monotonic() + 30
+    while not Path(barrier).exists() or len(Path(barrier).read_text().splitlines()) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"branch {name}: the other branches never started beside it")
+        time.sleep(0.05)
+
+
+@step(inputs=["seed"], outputs=["left"], resources={"cpu": "8", "memory": "16Gi"})
+def go_left(seed: int, barrier: str = "", fail_branch: str = "") -> int:
+    _await_siblings(barrier, "left")
+    if fail_branch == "left":
+        raise ValueError("the left branch broke")
+    return seed * 10
+
+
+@step(inputs=["seed"], outputs=["half"], execution_group="middle")
+def middle_first(seed: int, barrier: str = "") -> int:
+    _await_siblings(barrier, "middle")
+    return seed * 100
+
+
+@step(inputs=["half"], outputs=["middle"], execution_group="middle")
+def middle_second(half: int) -> int:
+    return half + 1
+
+
+@step(inputs=["seed"], outputs=["right"])
+def go_right(seed: int, barrier: str = "", fail_branch: str = "") -> int:
+    if fail_branch == "right":
+        # Breaks once the other two are running (and waiting for it, in vain).
+        _await_siblings(barrier, "right", sign=False, count=2)
+        raise ValueError("the right branch broke")
+    _await_siblings(barrier, "right")
+    return seed * 1000
+
+
+@step(inputs=["left", "middle", "right"], outputs=["total"])
+def join(left: int, middle: int, right: int) -> int:
+    print(f"total {left + middle + right}")
+    return left + middle + right
+
+
+branching = Pipeline(
+    "branching", [sow, go_left, middle_first, middle_second, go_right, join],
+    description="Three branches (one a step group) that must run at once, then a join.",
+)  # fmt: skip

@@ -30,6 +30,45 @@ def step_status(result: ExecutionResult) -> str:
     return "completed" if result.success else "failed"
 
 
+def unit_steps(unit: ExecutionUnit) -> list[Step]:
+    return list(unit.steps) if isinstance(unit, StepGroup) else [unit]
+
+
+def execute_unit(
+    unit: ExecutionUnit,
+    values: dict[str, Any],
+    context: Context,
+    executor: Executor,
+    cache_store: Any | None = None,
+    artifact_store: Any | None = None,
+    run_id: str = "",
+    project_name: str = "default",
+) -> list[ExecutionResult]:
+    """Run one unit given the values of its inputs: what `Pipeline.run` does for each unit, and what a
+    remote job placed per unit does for its own."""
+    if isinstance(unit, StepGroup):
+        return executor.execute_step_group(
+            unit,
+            values,
+            context=context,
+            cache_store=cache_store,
+            artifact_store=artifact_store,
+            run_id=run_id,
+            project_name=project_name,
+        )
+    return [
+        executor.execute_step(
+            unit,
+            map_inputs(unit, {n: values[n] for n in unit.inputs if n in values}),
+            step_params(unit, context),
+            cache_store=cache_store,
+            artifact_store=artifact_store,
+            run_id=run_id,
+            project_name=project_name,
+        )
+    ]
+
+
 @dataclass
 class PipelineResult:
     """What a run produced: a result per step, the outputs, and how it ended."""
@@ -254,28 +293,7 @@ class Pipeline:
                 for member in members:
                     results[member.name] = self._not_run(member, stop_reason, observer)
                 continue
-            if isinstance(unit, StepGroup):
-                unit_results = executor.execute_step_group(
-                    unit,
-                    values,
-                    context=context,
-                    cache_store=cache_store,
-                    artifact_store=artifact_store,
-                    run_id=run_id,
-                    project_name=project_name,
-                )
-            else:
-                unit_results = [
-                    executor.execute_step(
-                        unit,
-                        map_inputs(unit, {n: values[n] for n in unit.inputs if n in values}),
-                        step_params(unit, context),
-                        cache_store=cache_store,
-                        artifact_store=artifact_store,
-                        run_id=run_id,
-                        project_name=project_name,
-                    )
-                ]
+            unit_results = execute_unit(unit, values, context, executor, cache_store, artifact_store, run_id, project_name)
             by_name = {s.name: s for s in members}
             for result in unit_results:
                 results[result.step_name] = result
@@ -303,6 +321,13 @@ class Pipeline:
             error=failed.error if failed is not None else (STOPPED_BY_USER if stopped else None),
             failed_step=failed.step_name if failed is not None else None,
         )
+
+    def unit(self, name: str) -> ExecutionUnit:
+        """The execution unit named `name`: a step outside any group, or a step group."""
+        for unit in self.execution_units():
+            if unit.name == name:
+                return unit
+        raise LookupError(f"pipeline {self.name!r} has no step or step group named {name!r}")
 
     @staticmethod
     def _not_run(step: Step, reason: str, observer: RunObserver | None) -> ExecutionResult:

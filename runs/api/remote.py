@@ -283,7 +283,7 @@ class RemoteSecretsView(APIView):
     )
     def get(self, request: Request, pk: str) -> Response:
         run = Run.objects.select_related("stack").get(pk=pk)
-        return Response({"secrets": dict(run.stack.secrets)})
+        return Response({"secrets": run.stack.job_secrets()})
 
 
 class RemoteReportView(APIView):

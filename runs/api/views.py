@@ -29,6 +29,7 @@ from ..models import (
 )  # fmt: skip
 from ..logexport import FORMATS, last_seq, stream_log
 from ..recording import path_of
+from ..remote_artifacts import StackArtifacts, is_remote
 from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay
 from . import serializers as s
 from .conditional import list_tag, unchanged
@@ -835,7 +836,11 @@ class ArtifactViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ArtifactSerializer
 
     def get_queryset(self) -> QuerySet[Artifact]:
-        return Artifact.objects.filter(run__in=Run.objects.visible_to(self.request.user)).defer("data")
+        return (
+            Artifact.objects.filter(run__in=Run.objects.visible_to(self.request.user))
+            .select_related("run__stack")
+            .defer("data")
+        )
 
     @extend_schema(
         summary="Download an artifact",
@@ -851,9 +856,13 @@ class ArtifactViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             response = HttpResponse(bytes(data or b""), content_type="application/octet-stream")
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
+        stack = artifact.run.stack
         try:
-            path = path_of(artifact.uri)
-            stream = open(path, "rb")
+            if is_remote(artifact.uri, stack):
+                # Written by a remote job: streamed from the stack's storage with the stack's own client.
+                stream = StackArtifacts().open(artifact.uri, stack)
+            else:
+                stream = open(path_of(artifact.uri), "rb")
         except (ValueError, OSError):
             raise exceptions.NotFound("the artifact's file is not available on this server") from None
         return FileResponse(stream, as_attachment=True, filename=filename, content_type="application/octet-stream")

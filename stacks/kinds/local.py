@@ -1,8 +1,7 @@
-"""The `local` stack: runs execute on the worker's own machine, each in its own process group."""
+"""The `local` stack: runs execute on the worker's own machine, each in its own process group
+(`runs.local_runner`, which asks this kind only for the environment to give the run)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,8 +30,3 @@ class LocalOrchestrator:
 
     def environment(self) -> dict[str, str]:
         return {**self.config.env, **self.secrets}
-
-    def execute(self, run: Any) -> None:
-        from runs.local_runner import run_in_process_group
-
-        run_in_process_group(run, self.environment())

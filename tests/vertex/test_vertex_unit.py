@@ -125,3 +125,32 @@ def test_worker_pool_spec_from_resources_and_docker_config():
     assert explicit[0]["machine_spec"]["machine_type"] == "a2-highgpu-1g"
     with pytest.raises(ValueError, match="no container image"):
         VertexAIOrchestrator(project_id="p").worker_pool_specs()
+
+
+def test_a_units_job_timeout_covers_each_attempt_of_each_step_and_the_start():
+    from flowsite.engine import Step
+    from runs.remote_units import STARTUP_SECONDS, unit_timeout
+
+    def work() -> None:
+        return None
+
+    timed = [Step(work, name="a", timeout=60, retry=2, retry_delay=5), Step(work, name="b", timeout=30)]
+    # a: three attempts of 60 s and backoffs of 5 s and 10 s; b: one attempt of 30 s.
+    assert unit_timeout(timed) == 3 * 60 + 5 + 10 + 30 + STARTUP_SECONDS
+    assert unit_timeout([*timed, Step(work, name="c")]) is None, "a step without a timeout: Vertex's own limit"
+
+
+def test_the_stacks_capacity_settings_reach_the_jobs_scheduling():
+    from google.cloud.aiplatform_v1.types import Scheduling
+
+    config = parse_config("vertex", {"project_id": "p", "staging_bucket": "gs://b", "image": "i",
+                                     "scheduling_strategy": "flex-start", "max_wait_seconds": 1800,
+                                     "restart_job_on_worker_restart": True})  # fmt: skip
+    job = VertexAIOrchestrator.for_stack(config, {}).custom_job("j", [], {}, timeout_seconds=900)
+    scheduling = job.job_spec.scheduling
+    assert scheduling.strategy == Scheduling.Strategy.FLEX_START
+    assert scheduling.max_wait_duration.total_seconds() == 1800 and scheduling.timeout.total_seconds() == 900
+    assert scheduling.restart_job_on_worker_restart is True
+    with pytest.raises(ConfigError) as caught:
+        parse_config("vertex", {"project_id": "p", "scheduling_strategy": "cheap"})
+    assert "scheduling_strategy" in caught.value.errors

@@ -10,20 +10,24 @@ from __future__ import annotations
 import importlib.util
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from flowsite.engine import DockerConfig, ExecutionStatus, RemoteOrchestrator, ResourceConfig, SubmissionResult
 from flowsite.engine.resources import parse_bytes, parse_cpu
 
+from ..protocol import JobGone, JobLookupError, JobRefused, JobReport, JobSpec
 from .states import status_for
+from .storage import StackStorage
 
 RUN_LABEL = "flowsite-run"
 RUNNER_COMMAND = ["python", "-m", "flowsite.remote"]
 WAIT_POLL_SECONDS = 15
 LOOKUP_TIMEOUT_SECONDS = 10
 SUBMIT_TIMEOUT_SECONDS = 30
+# What a run shows of a job whose runner never reported: its last entries, each cut to this length.
+LOG_ENTRIES = 20
+LOG_ENTRY_CHARS = 500
 
 # Vertex's names for common accelerators, keyed by how people write them.
 _ACCELERATORS = {
@@ -38,22 +42,9 @@ _ACCELERATORS = {
     "H100": "NVIDIA_H100_80GB",
 }
 _N1_SIZES = (2, 4, 8, 16, 32, 64, 96)
+_STRATEGIES = {"standard": "STANDARD", "spot": "SPOT", "flex-start": "FLEX_START"}  # Scheduling.Strategy
+_CAPACITY_CODES = frozenset({8, 14})  # google.rpc.Code RESOURCE_EXHAUSTED, UNAVAILABLE
 _GIB = 2**30
-
-
-class JobLookupError(Exception):
-    """Vertex could not be asked, or did not say; ask again later. Never a reason to fail a run."""
-
-
-class JobGone(JobLookupError):
-    """Vertex says the job does not exist."""
-
-
-@dataclass
-class JobReport:
-    status: ExecutionStatus | None
-    state: str
-    error: str
 
 
 def accelerator_type(gpu: str) -> str:
@@ -93,6 +84,15 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         machine_type: str | None = None,
         api_endpoint: str | None = None,
         artifact_uri: str | None = None,
+        storage_endpoint: str | None = None,
+        logging_endpoint: str | None = None,
+        placement: str = "run",
+        scheduling_strategy: str = "standard",
+        max_wait_seconds: int | None = None,
+        restart_job_on_worker_restart: bool = False,
+        capacity_retries: int = 3,
+        capacity_backoff_seconds: float = 30.0,
+        max_concurrent_jobs: int = 8,
         credentials: Any = None,
     ) -> None:
         super().__init__(name)
@@ -106,6 +106,15 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         self.machine_type = machine_type
         self.api_endpoint = api_endpoint
         self.artifact_uri = artifact_uri
+        self.placement = placement
+        self.storage = StackStorage(project_id, credentials, storage_endpoint)
+        self.logging_endpoint = logging_endpoint
+        self.max_concurrent_jobs = max_concurrent_jobs
+        self.scheduling_strategy = scheduling_strategy
+        self.max_wait_seconds = max_wait_seconds
+        self.restart_job_on_worker_restart = restart_job_on_worker_restart
+        self.capacity_retries = capacity_retries
+        self.capacity_backoff_seconds = capacity_backoff_seconds
         self.credentials = credentials
         # Set by for_stack(): exported to the job's environment like a local stack's.
         self.secrets: dict[str, str] = {}
@@ -113,9 +122,17 @@ class VertexAIOrchestrator(RemoteOrchestrator):
 
     @classmethod
     def for_stack(cls, config: Any, secrets: dict[str, str]) -> VertexAIOrchestrator:
-        orchestrator = cls(**config.model_dump())
+        from .credentials import stack_credentials
+
+        settings = config.model_dump(exclude={"credentials", "credentials_secret", "impersonate_service_account"})
+        orchestrator = cls(**settings, credentials=stack_credentials(config, secrets))
         orchestrator.secrets = dict(secrets)
         return orchestrator
+
+    @staticmethod
+    def control_plane_secrets(config: Any) -> set[str]:
+        """Secrets the control plane keeps to itself: the key it authenticates with never goes to a job."""
+        return {config.credentials_secret} if config.credentials != "default" else set()
 
     def validate(self) -> bool:
         if not self.project_id:
@@ -185,7 +202,28 @@ class VertexAIOrchestrator(RemoteOrchestrator):
     def parent(self) -> str:
         return f"projects/{self.project_id}/locations/{self.region}"
 
-    def custom_job(self, display_name: str, worker_pool_specs: list[dict[str, Any]], labels: dict[str, str]) -> Any:
+    def scheduling(self, timeout_seconds: int | None = None) -> Any:
+        """How Vertex schedules the stack's jobs: capacity strategy, wait for capacity, timeout, restarts."""
+        from google.cloud.aiplatform_v1.types import Scheduling
+        from google.protobuf.duration_pb2 import Duration
+
+        scheduling = Scheduling(
+            strategy=Scheduling.Strategy[_STRATEGIES[self.scheduling_strategy]],
+            restart_job_on_worker_restart=self.restart_job_on_worker_restart,
+        )
+        if timeout_seconds:
+            scheduling.timeout = Duration(seconds=timeout_seconds)
+        if self.max_wait_seconds:
+            scheduling.max_wait_duration = Duration(seconds=self.max_wait_seconds)
+        return scheduling
+
+    def custom_job(
+        self,
+        display_name: str,
+        worker_pool_specs: list[dict[str, Any]],
+        labels: dict[str, str],
+        timeout_seconds: int | None = None,
+    ) -> Any:
         """The CustomJob message, from this stack's settings only (the SDK's CustomJob would fill gaps
         from `aiplatform.init`, which is process-wide and so carries one stack's settings into another's)."""
         from google.cloud.aiplatform_v1.types import CustomJob, CustomJobSpec, EncryptionSpec, GcsDestination
@@ -201,6 +239,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
                 ),
                 service_account=self.service_account or "",
                 network=self.network or "",
+                scheduling=self.scheduling(timeout_seconds),
             ),
             labels=labels,
             encryption_spec=EncryptionSpec(kms_key_name=self.encryption_key) if self.encryption_key else None,
@@ -217,14 +256,9 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         **kwargs: Any,
     ) -> SubmissionResult:
         """Submit one CustomJob for the run and return at once; `wait()` polls it to the end."""
-        self.validate()
-        labels = {RUN_LABEL: _label(run_id), **{k: _label(v) for k, v in kwargs.get("labels", {}).items()}}
+        labels = {RUN_LABEL: run_id, **kwargs.get("labels", {})}
         display_name = f"{_label(pipeline.name)}-{_label(run_id)[:8]}"
-        job = self.custom_job(display_name, self.worker_pool_specs(resources, docker_config, kwargs.get("env")), labels)
-        # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
-        job_id = self._job_client().create_custom_job(
-            parent=self.parent, custom_job=job, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS
-        ).name
+        job_id = self.submit(JobSpec(display_name, labels, kwargs.get("env") or {}, resources, docker_config))
 
         def wait_for_completion() -> None:
             while True:
@@ -251,6 +285,58 @@ class VertexAIOrchestrator(RemoteOrchestrator):
                 "console_url": self.console_url(job_id),
             },
         )
+
+    def submit(self, job: JobSpec) -> str:
+        """Create the CustomJob and return its name; JobRefused if Vertex refuses it for good."""
+        from google.api_core import exceptions as google_errors
+
+        self.validate()
+        labels = {key: _label(value) for key, value in job.labels.items()}
+        pools = self.worker_pool_specs(job.resources, job.docker, job.env)
+        message = self.custom_job(job.display_name, pools, labels, job.timeout_seconds)
+        try:
+            # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
+            return self._job_client().create_custom_job(
+                parent=self.parent, custom_job=message, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS
+            ).name
+        except (google_errors.InvalidArgument, google_errors.PermissionDenied, google_errors.NotFound,
+                google_errors.FailedPrecondition, google_errors.Unauthenticated) as exc:  # fmt: skip
+            raise JobRefused(f"Vertex AI refused the job: {exc.message}") from None
+
+    def job_environment(self) -> dict[str, str]:
+        """What every job of this stack is given besides the run's own settings: where its storage is."""
+        return {"FLOWSITE_STORAGE_ENDPOINT": self.storage.endpoint} if self.storage.endpoint else {}
+
+    def open_artifact(self, uri: str) -> IO[bytes]:
+        return self.storage.open(uri)
+
+    def read_artifact(self, uri: str) -> bytes:
+        return self.storage.read(uri)
+
+    def delete_artifact(self, uri: str) -> None:
+        self.storage.delete(uri)
+
+    def job_logs(self, job_name: str, limit: int = LOG_ENTRIES) -> list[str]:
+        """The job's last log entries in Cloud Logging, oldest first: what its container said when its
+        runner never reported (an image that cannot start, a wrong entrypoint)."""
+        from google.cloud import logging_v2
+
+        options: dict[str, Any] = {"project": self.project_id, "credentials": self.credentials, "_use_grpc": False}
+        if self.logging_endpoint:
+            options["client_options"] = {"api_endpoint": self.logging_endpoint}
+            if self.logging_endpoint.startswith("http://") and self.credentials is None:
+                from google.auth.credentials import AnonymousCredentials
+
+                options["credentials"] = AnonymousCredentials()
+        job_id = job_name.rsplit("/", 1)[-1]
+        entries = logging_v2.Client(**options).list_entries(
+            resource_names=[f"projects/{self.project_id}"],
+            filter_=f'resource.type="ml_job" AND resource.labels.job_id="{job_id}"',
+            order_by=logging_v2.DESCENDING,
+            max_results=limit,
+        )
+        lines = [f"{entry.severity or 'DEFAULT'}: {_payload(entry.payload)}" for entry in entries]
+        return lines[::-1]
 
     def _job_client(self) -> Any:
         """This stack's JobService client, made once per orchestrator, for every call: its endpoint,
@@ -285,7 +371,14 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             raise JobLookupError(f"could not look up {job_id}: {exc}") from None
         state = job.state
         error = job.error.message if job.error else ""
-        return JobReport(status=status_for(state), state=getattr(state, "name", str(state)), error=error)
+        status = status_for(state)
+        # Our reading of how Vertex says a job lost its machines rather than failed on its own: the
+        # google.rpc codes for a stockout or quota (RESOURCE_EXHAUSTED) and for a preempted or lost
+        # machine (UNAVAILABLE), or an error that says it was preempted.
+        lost = status == ExecutionStatus.FAILED and bool(job.error) and (
+            job.error.code in _CAPACITY_CODES or "preempt" in error.lower()
+        )
+        return JobReport(status=status, state=getattr(state, "name", str(state)), error=error, capacity_lost=lost)
 
     def get_run_status(self, job_id: str) -> ExecutionStatus:
         status = self.report(job_id).status
@@ -308,10 +401,10 @@ class VertexAIOrchestrator(RemoteOrchestrator):
                 return job.name
         return None
 
-    def execute(self, run: Any) -> None:
-        from runs.remote_runs import submit
 
-        submit(run, self)
+def _payload(payload: object) -> str:
+    text = payload.get("message", str(payload)) if isinstance(payload, dict) else str(payload)
+    return text.rstrip()[:LOG_ENTRY_CHARS]
 
 
 def _label(value: object) -> str:
