@@ -122,6 +122,7 @@ class Case:
     seconds: float = 0.0
     peak_connections: list[str] | None = None  # the application name of each, at the peak
     too_many_clients: int = 0
+    not_modified: int = 0  # conditional GETs answered 304
 
 
 class ConnectionPoller(threading.Thread):
@@ -216,16 +217,19 @@ class Server:
 
 def load(
     server: Server, key: str, case: Case, urls: list[str], *,
-    requests: int, clients: int, trigger_every: int = 0, interval: float = 0.0,
+    requests: int, clients: int, trigger_every: int = 0, interval: float = 0.0, conditional: bool = False,
 ) -> None:  # fmt: skip
     """`requests` requests from `clients` threads: GETs of `urls` in turn, and every `trigger_every`-th a
     trigger. Each client sends its next request as soon as it has the answer, or with an `interval`, one
-    every so many seconds (at once if the last one took longer), as a dashboard polls."""
+    every so many seconds (at once if the last one took longer), as a dashboard polls. `conditional`:
+    each client sends the ETag it last had for the URL (If-None-Match), as the portal's runs list does,
+    and takes a 304 as the answer it is."""
     numbers = itertools.count()
     lock = threading.Lock()
 
     def client(index: int) -> None:
         due = started + interval * index / clients  # spread over the first interval
+        etags: dict[str, str] = {}
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=60) as http:
             while True:
                 if interval:
@@ -242,13 +246,18 @@ def load(
                         body = {"project": MEMBER_OF[n % len(MEMBER_OF)], "pipeline": "greeting"}
                         response = http.post("/api/runs/", json=body)
                     else:
-                        response = http.get(urls[n % len(urls)])
+                        url = urls[n % len(urls)]
+                        asked = {"If-None-Match": etags[url]} if conditional and url in etags else {}
+                        response = http.get(url, headers=asked)
+                        if response.headers.get("ETag"):
+                            etags[url] = response.headers["ETag"]
                 except httpx.HTTPError as exc:
                     case.errors.append(f"{type(exc).__name__}: {exc}")
                     case.unanswered += 1
                     continue
                 case.latencies[response.request.method].append((time.perf_counter() - began) * 1000)
-                if response.status_code != (201 if trigger else 200):
+                case.not_modified += response.status_code == 304
+                if response.status_code not in ((201,) if trigger else (200, 304) if conditional else (200,)):
                     case.errors.append(f"{response.status_code} {response.text[:200]}")
 
     threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
@@ -301,10 +310,13 @@ def main() -> None:
     first_page = "/api/runs/"
     filtered = f"/api/runs/?status=failed&project={MEMBER_OF[1]}"
     cases = [
-        (Case("first page"), [first_page], 0),
-        (Case(f"status=failed&project={MEMBER_OF[1]}"), [filtered], 0),
-        (Case(f"mixed, 1 trigger in {args.trigger_every}"), [first_page, filtered], args.trigger_every),
-    ]
+        (Case("first page"), [first_page], 0, False),
+        (Case(f"status=failed&project={MEMBER_OF[1]}"), [filtered], 0, False),
+        (Case(f"mixed, 1 trigger in {args.trigger_every}"), [first_page, filtered], args.trigger_every, False),
+        # As the portal polls: the ETag it had, a 304 while nothing changed, the page once a trigger changed it.
+        (Case(f"polling with If-None-Match, 1 trigger in {args.trigger_every}"), [first_page, filtered],
+         args.trigger_every, True),
+    ]  # fmt: skip
     print(
         f"manage.py serve --no-worker: gunicorn {args.workers} x {args.threads} threads "
         f"(bound: {bound} connections); {args.clients} clients "
@@ -314,13 +326,13 @@ def main() -> None:
     try:
         # Every thread's first request (and its first connection) is not what a user waits for on a live server.
         load(server, key, Case("warm-up"), [first_page, filtered], requests=bound * 4, clients=args.clients)
-        for case, urls, trigger_every in cases:
+        for case, urls, trigger_every, conditional in cases:
             before = server.too_many_clients()
             if poller:
                 poller.take_peak()
             load(
-                server, key, case, urls,
-                requests=args.requests, clients=args.clients, trigger_every=trigger_every, interval=args.interval,
+                server, key, case, urls, requests=args.requests, clients=args.clients, trigger_every=trigger_every,
+                interval=args.interval, conditional=conditional,
             )  # fmt: skip
             case.peak_connections = poller.take_peak() if poller else None
             case.too_many_clients = server.too_many_clients() - before + sum(TOO_MANY in e for e in case.errors)
@@ -329,7 +341,7 @@ def main() -> None:
         server.stop()
         if poller:
             poller.stop()
-    failed = [case for case, _, _ in cases if case.errors or len(case.peak_connections or []) > bound]
+    failed = [case for case, _, _, _ in cases if case.errors or len(case.peak_connections or []) > bound]
     if failed:
         for case in failed:
             for error in sorted(set(case.errors))[:5]:
@@ -350,7 +362,8 @@ def report(case: Case, bound: int) -> None:
         f"{case.name}: {done} requests in {case.seconds:.1f} s = {done / case.seconds:5.1f}/s, "
         f"{len(case.errors)} errors; connections {connections}"
     )
-    print(f"  GET  {len(gets):5d}: {percentiles(gets)}")
+    answered = f" ({case.not_modified} of them 304 Not Modified)" if case.not_modified else ""
+    print(f"  GET  {len(gets):5d}: {percentiles(gets)}{answered}")
     if posts:
         print(f"  POST {len(posts):5d}: {percentiles(posts)}; 'too many clients': {case.too_many_clients}")
 
