@@ -79,11 +79,11 @@ export async function runPage(root, me, runId) {
       h("td", {}, when(e.at)), h("td", {}, e.step || "run"), h("td", {}, `${e.old_status || "–"} → ${e.new_status}`),
       h("td", {}, e.reason), h("td", {}, e.actor || ""))));
     artifactsBox.replaceChildren(artifacts.length
-      ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", ""].map((c) => h("th", {}, c)))),
+      ? h("div", { class: "scroll" }, h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", ""].map((c) => h("th", {}, c)))),
         h("tbody", {}, artifacts.map((a) => h("tr", { "data-artifact": a.id }, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.type),
           h("td", {}, size(a.size)),
           h("td", { class: "from" }, a.run === run.id ? "this run" : h("a", { href: `/runs/${a.run}/` }, `run #${a.run} (cached)`)),
-          h("td", {}, h("a", { href: a.download_url, download: "" }, "download"))))))
+          h("td", {}, h("a", { href: a.download_url, download: "" }, "download")))))))
       : h("p", { class: "empty" }, "No artifacts yet."));
   }
 
