@@ -4,6 +4,7 @@ import { pipelinePage, pipelinesPage } from "./pipelines.js";
 import { runPage } from "./run.js";
 import { runsPage } from "./runs.js";
 import { stacksPage } from "./stacks.js";
+import { mountZoneSwitch } from "./timezone.js";
 
 const PROJECT_KEY = "flowsite.project";
 
@@ -16,6 +17,7 @@ async function main() {
     root.replaceChildren(message("error", `Could not reach the API: ${error.message}. Reload to try again.`));
     return;
   }
+  mountZoneSwitch(document.getElementById("zone-switcher"));
   const switcher = document.getElementById("project-switcher");
   const stored = localStorage.getItem(PROJECT_KEY);
   const project = me.projects.find((p) => p.slug === stored) || me.projects[0] || null;
