@@ -1,5 +1,6 @@
 // One run: header, DAG, timeline, steps, live log, artifacts, history, and cancel / retry.
 import { drawDag } from "./dag.js";
+import { link, linked } from "./deeplink.js";
 import { drawGantt } from "./gantt.js";
 import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, stepsSummary, when } from "./lib.js";
 import { LogPanel } from "./logs.js";
@@ -25,6 +26,9 @@ export async function runPage(root, me, runId) {
   const artifactsBox = h("div");
   const eventsBody = h("tbody");
   const logs = new LogPanel(run.id);
+  const start = linked();
+  if (start.step) logs.setFilter({ step: start.step });
+  if (start.line) logs.reveal(start.line);
   root.replaceChildren(
     h("h1", {}, `Run #${run.id} `, h("span", { id: "run-status" }, badge(run.status))), header, actions, notice,
     h("h2", {}, "Graph"), dagBox,
@@ -65,7 +69,11 @@ export async function runPage(root, me, runId) {
       ].filter(Boolean));
     }
     const statuses = new Map(run.steps.map((s) => [s.name, s]));
-    dagBox.replaceChildren(drawDag(run.dag, statuses, (name) => logs.setFilter({ step: name })));
+    dagBox.replaceChildren(drawDag(run.dag, statuses, (name) => {
+      link({ step: name });
+      logs.setFilter({ step: name });
+      draw();
+    }, { selected: logs.filter.step }));
     ganttBox.replaceChildren(drawGantt(run, run.steps));
     stepsBody.replaceChildren(...run.steps.map((s) => h("tr", { "data-step": s.name },
       h("td", {}, s.name), h("td", {}, badge(s.cached ? "cached" : s.status)), h("td", {}, s.attempts || "–"),
