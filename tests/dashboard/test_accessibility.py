@@ -8,7 +8,7 @@ from runs.models import RunStatus
 from tests.runs.helpers import execute
 
 from .axe import blocking_violations
-from .helpers import open_run, sign_in, trigger
+from .helpers import open_run, screenshot, sign_in, trigger
 
 
 def check(page, url: str, ready_selector: str) -> list[str]:
@@ -63,6 +63,7 @@ def test_dark_mode_follows_the_system_and_stays_readable(new_page, ready, owner)
     open_run(page, failed)
     expect(page.locator(".log-panel .count")).to_contain_text("lines")
     found += [f"/runs/{failed.pk}/: {v}" for v in blocking_violations(page)]
+    screenshot(page, "run-failed-dark")
     found += check(page, "/pipelines/", "section.card.pipeline")
     found += check(page, "/pipelines/arithmetic/", "form.trigger")
     found += check(page, "/stacks/", "#app h1")

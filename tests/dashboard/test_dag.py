@@ -12,7 +12,7 @@ from runs import registry
 from runs.models import LogLine, RunStatus
 from tests.runs.helpers import execute
 
-from .helpers import open_run, sign_in, trigger
+from .helpers import open_run, screenshot, sign_in, trigger
 
 
 @step(outputs=["raw"])
@@ -92,6 +92,7 @@ def test_the_graph_is_layered_with_groups_boxed_edges_in_view_and_zoom(page, rea
     assert page.evaluate(EDGES_UNDER_STEPS) == []
     expect(page.locator("svg.dag .group[data-group=training] text")).to_have_text("training")
     assert page.evaluate(GROUP_HOLDS, "training") == ["clean", "fit"]
+    screenshot(page, "pipeline-graph")
 
     # In layers from left to right: each step right of those it needs.
     x = {name: page.locator(f"svg.dag .node[data-step={name}]").bounding_box()["x"] for name in ("load", "clean", "fit", "evaluate")}
