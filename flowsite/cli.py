@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from flowsite import strict_json
@@ -131,6 +132,12 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _time(iso: str | None) -> str:
+    """An API time as ISO 8601 to the second with its offset (2026-11-30T12:04:05+00:00): never a bare time
+    a reader must guess the zone of."""
+    return datetime.fromisoformat(iso).isoformat(timespec="seconds") if iso else "-"
+
+
 def _run_row(run: dict[str, Any]) -> list[str]:
     return [
         str(run["id"]),
@@ -139,7 +146,7 @@ def _run_row(run: dict[str, Any]) -> list[str]:
         run["project"],
         run["stack"] or "-",
         run["triggered_by"] or "-",
-        (run["started_at"] or run["created_at"] or "")[:19].replace("T", " "),
+        _time(run["started_at"] or run["created_at"]),
         _duration(run["duration_seconds"]),
         _steps(run),
     ]

@@ -8,6 +8,7 @@ import { runsPage } from "./runs.js";
 import { stacksPage } from "./stacks.js";
 import { teamPage } from "./team.js";
 import { tokensPage } from "./tokens.js";
+import { mountZoneSwitch } from "./timezone.js";
 
 const PROJECT_KEY = "flowsite.project";
 
@@ -60,5 +61,6 @@ async function draw(root) {
 }
 
 const root = document.getElementById("app");
+mountZoneSwitch(document.getElementById("zone-switcher"));
 // A page that could not load says why in place of itself, with a Retry.
 poll(async () => { await draw(root); return null; }, { notice: root, what: "the page" });

@@ -172,11 +172,8 @@ export function duration(seconds) {
   return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m`;
 }
 
-export function when(iso) {
-  if (!iso) return "–";
-  const date = new Date(iso);
-  return date.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
+// A time with its zone, local or UTC as the reader chose (timezone.js).
+export { formatTime as when } from "./timezone.js";
 
 export function message(kind, text, ...extra) {
   return h("div", { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" }, text, ...extra);

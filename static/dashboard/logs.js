@@ -1,5 +1,6 @@
 // The log panel: tails a run's log through the API and shows only the rows in view, so a log of
 // 200,000 lines scrolls as lightly as one of 20.
+import { link } from "./deeplink.js";
 import { api, h, poll } from "./lib.js";
 
 const ROW = 18, OVERSCAN = 30, PAGE = 10000;
@@ -69,8 +70,32 @@ export class LogPanel {
     this.complete = page.complete;
     this.extendView(from);
     this.render(page.lines.length > 0);
+    if (this.revealing) this.scrollToLinked();
     if (page.complete) return null;
     return page.lines.length < PAGE ? 700 : 0;
+  }
+
+  // Opened from a #line= address: stop following the end and bring that line into view once loaded.
+  reveal(seq) {
+    this.linkedSeq = seq;
+    this.revealing = true;
+    this.follow.checked = false;
+  }
+
+  scrollToLinked() {
+    const index = this.view.findIndex((i) => this.lines[i].seq === this.linkedSeq);
+    if (index < 0) return;
+    this.revealing = false;
+    this.viewport.scrollTop = Math.max(0, index * ROW - this.viewport.clientHeight / 2);
+    this.render();
+    this.rows.querySelector(".line.linked")?.scrollIntoView({ block: "center" });  // and the page to the panel
+  }
+
+  // A click on a line marks it and puts its address in the URL.
+  pick(seq) {
+    this.linkedSeq = seq;
+    link({ step: this.filter.step, line: seq });
+    this.render();
   }
 
   render(changed = false) {
@@ -83,7 +108,10 @@ export class LogPanel {
     const fragment = document.createDocumentFragment();
     for (let v = first; v < last; v++) {
       const line = this.lines[this.view[v]];
-      fragment.append(h("div", { class: `line ${line.stream} level-${line.level.toLowerCase()}`, style: { top: `${v * ROW}px` }, "data-seq": line.seq },
+      fragment.append(h("div", {
+        class: `line ${line.stream} level-${line.level.toLowerCase()}${line.seq === this.linkedSeq ? " linked" : ""}`,
+        style: { top: `${v * ROW}px` }, "data-seq": line.seq, onclick: () => this.pick(line.seq),
+      },
         h("span", { class: "step" }, line.step || "run"), h("span", { class: "text" }, line.text)));
     }
     this.rows.replaceChildren(fragment);

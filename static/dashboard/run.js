@@ -1,5 +1,6 @@
 // One run: header, DAG, timeline, steps, live log, artifacts, history, and cancel / retry.
 import { drawDag } from "./dag.js";
+import { link, linked } from "./deeplink.js";
 import { drawGantt } from "./gantt.js";
 import { FINAL, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 import { LogPanel } from "./logs.js";
@@ -28,6 +29,9 @@ export async function runPage(root, me, runId) {
   const metricsBox = h("div", { class: "metrics-box" });
   const eventsBody = h("tbody");
   const logs = new LogPanel(run.id);
+  const start = linked();
+  if (start.step) logs.setFilter({ step: start.step });
+  if (start.line) logs.reveal(start.line);
   root.replaceChildren(
     h("h1", {}, `Run #${run.id} `, h("span", { id: "run-status" }, badge(run.status))), header, actions, notice, problems,
     h("h2", {}, "Graph"), dagBox,
@@ -71,7 +75,11 @@ export async function runPage(root, me, runId) {
       ].filter(Boolean));
     }
     const statuses = new Map(run.steps.map((s) => [s.name, s]));
-    dagBox.replaceChildren(drawDag(run.dag, statuses, (name) => logs.setFilter({ step: name })));
+    dagBox.replaceChildren(drawDag(run.dag, statuses, (name) => {
+      link({ step: name });
+      logs.setFilter({ step: name });
+      draw();
+    }, { selected: logs.filter.step }));
     ganttBox.replaceChildren(drawGantt(run, run.steps));
     stepsBody.replaceChildren(...run.steps.map((s) => h("tr", { "data-step": s.name },
       h("td", {}, s.name), h("td", {}, badge(s.cached ? "cached" : s.status)), h("td", {}, s.attempts || "–"),
@@ -86,12 +94,12 @@ export async function runPage(root, me, runId) {
       h("td", {}, when(e.at)), h("td", {}, e.step || "run"), h("td", {}, `${e.old_status || "–"} → ${e.new_status}`),
       h("td", {}, e.reason), h("td", {}, e.actor || ""))));
     artifactsBox.replaceChildren(artifacts.length
-      ? h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", "Preview", ""].map((c) => h("th", {}, c)))),
+      ? h("div", { class: "scroll" }, h("table", { class: "artifacts" }, h("thead", {}, h("tr", {}, ["Step", "Name", "Type", "Size", "From", "Preview", ""].map((c) => h("th", {}, c)))),
         h("tbody", {}, artifacts.map((a) => h("tr", { "data-artifact": a.id }, h("td", {}, a.step), h("td", {}, a.name), h("td", {}, a.value_type),
           h("td", {}, size(a.size)),
           h("td", { class: "from" }, a.run === run.id ? "this run" : h("a", { href: `/runs/${a.run}/` }, `run #${a.run} (cached)`)),
           h("td", { class: "preview-cell" }, previewView(a.preview)),
-          h("td", {}, h("a", { href: a.download_url, download: "" }, "download"))))))
+          h("td", {}, h("a", { href: a.download_url, download: "" }, "download")))))))
       : h("p", { class: "empty" }, "No artifacts yet."));
   }
 

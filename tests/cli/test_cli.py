@@ -212,6 +212,8 @@ def test_runs_show_a_run_with_its_steps(cli, ready, owner):
     row = re.split(r"\s{2,}", lines[1].strip())
     assert row[:6] == [str(run.pk), "completed", "greeting", "ml", "local", "olivia"]
     assert row[-1] == "1/1"
+    assert row[6] == run.started_at.isoformat(timespec="seconds"), "ISO 8601 with the offset"
+    assert row[6].endswith("+00:00")
     assert lines[2].split()[:2] == ["hello", "completed"]
 
     result = cli("runs", "show", str(run.pk), "--json")

@@ -61,7 +61,8 @@ class Pages:
         self.errors: list[str] = []
 
     def __call__(self, **options: Any) -> Any:
-        context = self.browser.new_context(base_url=self.base_url, viewport=VIEWPORT, locale="en-US", **options)
+        options = {"viewport": VIEWPORT, "locale": "en-US", **options}  # a test may ask for a phone's viewport
+        context = self.browser.new_context(base_url=self.base_url, **options)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         self.contexts.append(context)
