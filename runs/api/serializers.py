@@ -504,10 +504,11 @@ class TriggerSerializer(serializers.Serializer):
     params = serializers.DictField(
         child=serializers.JSONField(), required=False, default=dict, help_text="Run parameters; defaults fill the rest."
     )
+    # No schema default: openapi-typescript would make a field with one required in the request's type.
     cache = serializers.BooleanField(
         required=False,
-        default=True,
-        help_text="false: a fresh run, whose steps all execute even where the cache holds their result.",
+        help_text="false: a fresh run, whose steps all execute even where the cache holds their result "
+        "(true when left out: served from the cache where a step's code, inputs and parameters match).",
     )
 
 

@@ -497,7 +497,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 params=data.get("params"),
                 user=request.user,
                 idempotency_key=key,
-                use_cache=data["cache"],
+                use_cache=data.get("cache", True),
             )
         except StackNotGranted as exc:
             raise Refused(exc.errors["stack"], exc.errors) from None

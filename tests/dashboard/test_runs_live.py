@@ -101,5 +101,6 @@ def test_a_viewer_sees_no_bulk_actions(page, ready, owner):
     run = trigger(ready, "greeting", user=owner)
     sign_in(page, "vera")
     expect(row(page, run)).to_be_visible()
-    expect(page.locator("table.runs input[type=checkbox]")).to_have_count(0)
+    expect(page.locator("table.runs td.select input, table.runs th.select input")).to_have_count(0)
+    expect(page.locator("table.runs input.compare-pick")).to_have_count(1)  # comparing is reading
     expect(page.locator(".bulk")).to_have_count(0)
