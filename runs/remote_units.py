@@ -404,14 +404,17 @@ def _stop_after(run: Run, orchestrator: Any, units: list[UnitJob], failed: UnitJ
         return "stopping"
     now = timezone.now()
     with transaction.atomic():
-        # Steps of units cancelled because another failed did not fail themselves.
+        # Steps of units cancelled because another failed did not fail themselves; nor can the record say
+        # one still pending never ran: its runner may have started it and been stopped before its report
+        # of that was posted. Its job was stopped, which is what the record says.
         cancelled = [name for u in UnitJob.objects.filter(run=run, state=UnitState.CANCELLED) for name in u.steps]
-        for step in StepRun.objects.filter(run=run, name__in=cancelled, status=StepStatus.RUNNING):
-            if StepRun.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+        unended = (StepStatus.PENDING, StepStatus.RUNNING)
+        for step in StepRun.objects.filter(run=run, name__in=cancelled, status__in=unended):
+            if StepRun.objects.filter(pk=step.pk, status=step.status).update(
                 status=StepStatus.CANCELLED, finished_at=now, error=run.sanitize(f"Stopped: {message}")
             ):
                 RunEvent.objects.create(
-                    run=run, step=step, old_status=StepStatus.RUNNING, new_status=StepStatus.CANCELLED,
+                    run=run, step=step, old_status=step.status, new_status=StepStatus.CANCELLED,
                     reason=run.sanitize(f"stopped: {message}"),
                 )  # fmt: skip
         fail(run, reason, message)
