@@ -83,7 +83,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     client, pipeline = populate(args.runs)
-    print(f"{Run.objects.count()} runs, {StepRun.objects.count()} steps (made in {time.perf_counter() - started:.0f} s)")
+    print(
+        f"{Run.objects.count()} runs, {StepRun.objects.count()} steps (made in {time.perf_counter() - started:.0f} s)"
+    )
     print(f"database: {connection.vendor}")
     figure, body = timed(client, "/api/runs/?page_size=50", args.repeats)
     print(f"runs list, first page of 50:                   {figure}")

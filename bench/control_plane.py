@@ -117,7 +117,9 @@ def trigger_latency(project: Project, label: str, redis_url: str, runs: int, tar
             latencies.append((step.started_at - run.created_at).total_seconds() * 1000)
             finished(run)
         p50, p95 = statistics.median(latencies), percentile(latencies, 95)
-        print(f"trigger -> first step running, {label:<5} ({runs} runs): p50 {p50:6.0f} ms  p95 {p95:6.0f} ms   target p50 <= {target_ms}")
+        print(
+            f"trigger -> first step running, {label:<5} ({runs} runs): p50 {p50:6.0f} ms  p95 {p95:6.0f} ms   target p50 <= {target_ms}"
+        )
     finally:
         cluster.stop()
 
@@ -134,7 +136,9 @@ def cancel_latency(project: Project, mode: str, repeats: int) -> None:
             assert run.status == "cancelled", run.status
             latencies.append((run.finished_at - run.cancel_requested_at).total_seconds())
         target = "1 s" if mode == "python" else "grace + 1 s"
-        print(f"cancel -> cancelled, step blocked in {mode:<6} ({repeats} runs): p95 {percentile(latencies, 95):5.2f} s   target <= {target}")
+        print(
+            f"cancel -> cancelled, step blocked in {mode:<6} ({repeats} runs): p95 {percentile(latencies, 95):5.2f} s   target <= {target}"
+        )
     finally:
         cluster.stop()
 
@@ -148,7 +152,9 @@ def throughput(project: Project, runs: int) -> None:
         wait_for(lambda: not Run.objects.filter(status__in=("queued", "running")).exists(), 600, every=0.1)
         seconds = time.monotonic() - start
         completed = Run.objects.filter(pk__in=[r.pk for r in queued], status="completed").count()
-        print(f"throughput, {runs} one-step runs, 2 workers: {completed / seconds:6.1f} runs/s ({completed} completed in {seconds:.1f} s)   target >= 50")
+        print(
+            f"throughput, {runs} one-step runs, 2 workers: {completed / seconds:6.1f} runs/s ({completed} completed in {seconds:.1f} s)   target >= 50"
+        )
     finally:
         cluster.stop()
 
@@ -164,7 +170,9 @@ def log_ingestion(project: Project, lines: int) -> None:
     texts = list(stored.order_by("seq").values_list("text", flat=True))
     in_order = texts == [f"line {i}" for i in range(lines)]
     seconds = (run.finished_at - step.started_at).total_seconds()
-    print(f"log ingestion, one step printing {lines} lines: {count / seconds:8.0f} lines/s stored, all in order: {in_order}   target >= 50000")
+    print(
+        f"log ingestion, one step printing {lines} lines: {count / seconds:8.0f} lines/s stored, all in order: {in_order}   target >= 50000"
+    )
     assert last is not None
 
 

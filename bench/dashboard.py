@@ -17,10 +17,9 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from bench.api import SCRATCH, populate
-
 from django.utils import timezone  # noqa: E402
 
+from bench.api import SCRATCH, populate
 from runs.models import LogLine, PipelineDef, Project, Run, StepRun  # noqa: E402
 from stacks.models import Stack  # noqa: E402
 
@@ -95,7 +94,9 @@ def main() -> None:
             results["run page, 200 steps: graph and steps"] = page.evaluate("performance.now()")
             page.wait_for_selector(".log-viewport .line")
             results["run page: first log lines"] = page.evaluate("performance.now()")
-            page.wait_for_function(f"document.querySelector('.log-panel .count').textContent.startsWith('{LINES:,}')", timeout=60_000)
+            page.wait_for_function(
+                f"document.querySelector('.log-panel .count').textContent.startsWith('{LINES:,}')", timeout=60_000
+            )
             results[f"run page: all {LINES:,} log lines loaded"] = page.evaluate("performance.now()")
             rows = page.evaluate("document.querySelectorAll('.log-viewport .line').length")
             browser.close()

@@ -17,10 +17,9 @@ import socket
 import subprocess
 import sys
 
-from bench.api import SCRATCH, populate
-
 from django.utils import timezone  # noqa: E402
 
+from bench.api import SCRATCH, populate
 from runs.models import Metric, Run, StepRun  # noqa: E402
 
 CHARTED = 1000

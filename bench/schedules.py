@@ -138,7 +138,9 @@ def main() -> int:
 
     print(f"schedules on {vendor}: {args.schedules} schedule(s) every {args.every} s, 2 schedulers, 2 workers, "
           f"{sum(outcomes.values())} fires in {elapsed:.0f} s")  # fmt: skip
-    print(f"fire lateness (fire time -> fire and run committed), first {len(fires)} fires: {percentiles(fire_lateness)}")
+    print(
+        f"fire lateness (fire time -> fire and run committed), first {len(fires)} fires: {percentiles(fire_lateness)}"
+    )
     print(f"start lateness (fire time -> a worker runs it): {percentiles(start_lateness)}")
     print(f"fires by outcome: {dict(outcomes)}; by scheduler pid: {dict(by_scheduler)}; runs: {dict(runs)}")
     print(f"doubles: {doubles} (fire times fired twice {twice_fired}, runs claimed twice {twice_claimed}, "

@@ -189,8 +189,10 @@ def fan_out(project: Project, runs: int, latency: float) -> None:
         follow_queries.append(len(captured) / 20)
         Run.objects.filter(pk=run.pk).update(status="cancelled")
     server.stop()
-    print(f"placement unit: 20-unit fan-out, claim -> all 20 jobs submitted ({runs} runs, {latency * 1000:.0f} ms "
-          f"per request): p50 {statistics.median(submitted):.2f} s  max {max(submitted):.2f} s  (target < 2 s)")
+    print(
+        f"placement unit: 20-unit fan-out, claim -> all 20 jobs submitted ({runs} runs, {latency * 1000:.0f} ms "
+        f"per request): p50 {statistics.median(submitted):.2f} s  max {max(submitted):.2f} s  (target < 2 s)"
+    )
     print(f"control-plane work per unit: submit {statistics.median(cpu):.1f} ms CPU, "
           f"{statistics.median(queries):.1f} queries; follow, per reconcile pass "
           f"{statistics.median(follow_ms):.1f} ms CPU, {statistics.median(follow_queries):.1f} queries")  # fmt: skip

@@ -10,10 +10,16 @@ from flowsite.api_docs import DocsView, SchemaView
 from notifications.api import DeliveryViewSet, RuleViewSet
 from runs.api.remote import RemoteReportView, RemoteRunView, RemoteSecretsView
 from runs.api.views import (
-    ArtifactViewSet, MemberViewSet, PipelineRunViewSet, PipelineViewSet, ProjectViewSet, RunViewSet,
+    ArtifactViewSet,
+    MemberViewSet,
+    PipelineRunViewSet,
+    PipelineViewSet,
+    ProjectViewSet,
+    RunViewSet,
 )  # fmt: skip
 from schedules.api import ScheduleViewSet
 from stacks.api import StackViewSet
+
 
 class ApiRouter(DefaultRouter):
     # One URL per resource: DRF's format suffixes (runs.json) add URLs the API never documents, and the
@@ -24,7 +30,9 @@ class ApiRouter(DefaultRouter):
 router = ApiRouter()
 router.register("projects", ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/members", MemberViewSet, basename="member")
-router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/notification-rules", RuleViewSet, basename="notification-rule")
+router.register(
+    r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/notification-rules", RuleViewSet, basename="notification-rule"
+)
 router.register(r"projects/(?P<project_slug>[-a-zA-Z0-9_]+)/deliveries", DeliveryViewSet, basename="delivery")
 router.register("stacks", StackViewSet, basename="stack")
 router.register("pipelines", PipelineViewSet, basename="pipeline")

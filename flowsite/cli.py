@@ -40,7 +40,9 @@ class Client:
         self.url = url.rstrip("/")
         self.token = token
 
-    def call(self, method: str, path: str, body: Any = None, query: Any = None, headers: dict[str, str] | None = None) -> Any:
+    def call(
+        self, method: str, path: str, body: Any = None, query: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
         url = f"{self.url}/api/{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query, doseq=True)
@@ -59,7 +61,9 @@ class Client:
             raise _refusal(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise CliError(f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE) from None
+            raise CliError(
+                f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE
+            ) from None
         return json.loads(payload) if payload else None
 
     def download(self, path: str, query: Any, out: BinaryIO) -> None:
@@ -73,7 +77,9 @@ class Client:
             raise _refusal(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise CliError(f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE) from None
+            raise CliError(
+                f"cannot reach {self.url}: {reason} (is FLOWSITE_URL right and the server up?)", EXIT_UNREACHABLE
+            ) from None
         with response:
             while True:
                 # Only reading is the server's fault; a failed write (a full disk) is raised as it is.
@@ -198,7 +204,12 @@ def cmd_pipelines(client: Client, args: argparse.Namespace) -> int:
         print(json.dumps(pipelines, indent=2))
         return EXIT_OK
     rows = [
-        [p["name"], p["code_version"], str(len(p["dag"].get("nodes", []))), ", ".join(q["name"] for q in p["parameters"])]
+        [
+            p["name"],
+            p["code_version"],
+            str(len(p["dag"].get("nodes", []))),
+            ", ".join(q["name"] for q in p["parameters"]),
+        ]
         for p in pipelines
     ]
     print(table(rows, ["NAME", "VERSION", "STEPS", "PARAMETERS"]))
@@ -389,9 +400,20 @@ def cmd_notify_rules(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rules, indent=2))
         return EXIT_OK
-    destination = {"webhook": lambda r: r["url"], "email": lambda r: ", ".join(r["recipients"]), "slack": lambda r: "Slack"}
+    destination = {
+        "webhook": lambda r: r["url"],
+        "email": lambda r: ", ".join(r["recipients"]),
+        "slack": lambda r: "Slack",
+    }
     rows = [
-        [str(r["id"]), r["name"], ",".join(r["events"]), r["channel"], destination[r["channel"]](r), "on" if r["enabled"] else "off"]
+        [
+            str(r["id"]),
+            r["name"],
+            ",".join(r["events"]),
+            r["channel"],
+            destination[r["channel"]](r),
+            "on" if r["enabled"] else "off",
+        ]
         for r in rules
     ]
     print(table(rows, ["ID", "NAME", "EVENTS", "CHANNEL", "SENDS TO", "ENABLED"]))
@@ -440,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     groups = parser.add_subparsers(dest="group", required=True)
 
-    pipelines = groups.add_parser("pipelines", help="registered pipelines").add_subparsers(dest="command", required=True)
+    pipelines = groups.add_parser("pipelines", help="registered pipelines").add_subparsers(
+        dest="command", required=True
+    )
     pipelines.add_parser("list", parents=[output], help="each pipeline with its version and parameters").set_defaults(
         func=cmd_pipelines
     )
@@ -458,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("pipeline")
     trigger.add_argument("--project", required=True)
     trigger.add_argument("--stack")
-    trigger.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is")
+    trigger.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is"
+    )
     trigger.add_argument("--wait", action="store_true", help="wait for the run; the exit code follows its outcome")
     trigger.add_argument("--idempotency-key", help="a replay with the same key returns the same run")
     trigger.add_argument("--fresh", action="store_true", help="execute every step, serving none from the cache")
@@ -503,9 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--timezone", default="UTC", help="an IANA zone the cron is read in (default UTC)")
     create.add_argument("--stack")
-    create.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is")
+    create.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="value read as JSON if it is"
+    )
     create.add_argument("--overlap", choices=["skip", "queue"], default="skip", help="while the previous run is active")
-    create.add_argument("--catch-up", choices=["skip", "once"], default="skip", help="for fire times missed in downtime")
+    create.add_argument(
+        "--catch-up", choices=["skip", "once"], default="skip", help="for fire times missed in downtime"
+    )
     create.add_argument("--paused", action="store_true", help="create it paused")
     create.set_defaults(func=cmd_schedules_create)
     for name, text in (
@@ -525,7 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules.set_defaults(func=cmd_notify_rules)
     deliveries = notify.add_parser("deliveries", parents=[output], help="recent deliveries, newest first")
     deliveries.add_argument("--project", required=True)
-    deliveries.add_argument("--status", action="append", choices=["pending", "delivered", "failed"], help="repeat for several")
+    deliveries.add_argument(
+        "--status", action="append", choices=["pending", "delivered", "failed"], help="repeat for several"
+    )
     deliveries.add_argument("--limit", type=page_size, default=20, help=f"1 to {MAX_PAGE_SIZE} (default 20)")
     deliveries.set_defaults(func=cmd_notify_deliveries)
     resend = notify.add_parser("resend", parents=[output], help="send a delivery again")

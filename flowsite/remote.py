@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ def _reason(error: urllib.error.HTTPError) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Reporter(RunObserver):
@@ -196,7 +196,9 @@ class Reporter(RunObserver):
                 continue
             reply: Any = {}
             try:
-                reply = self.control_plane.report([encoded for encoded, _ in batch], self.runner, number if batch else 0)
+                reply = self.control_plane.report(
+                    [encoded for encoded, _ in batch], self.runner, number if batch else 0
+                )
             except RunEnded:
                 self._stop.set()
                 return
@@ -243,7 +245,7 @@ def _encode(event: dict[str, Any]) -> str:
 def _next_batch(waiting: deque[tuple[str, int]]) -> list[tuple[str, int]]:
     """The events at the front that one report may carry: at least one, however big, to be tried."""
     batch: list[tuple[str, int]] = []
-    size = len('{"runner":"%s","batch":%d,"events":[]}' % ("0" * 32, 2**63))
+    size = len(f'{{"runner":"{"0" * 32}","batch":{2**63},"events":[]}}')
     for item in waiting:
         size += len(item[0]) + 1
         if batch and (size > REPORT_BYTES or len(batch) == MAX_BATCH):

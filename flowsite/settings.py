@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -79,6 +80,7 @@ if not DEVELOPER_PROFILE and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) <
         "SECRET_KEY must be a real secret of at least 50 characters in production, e.g. "
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
+
 
 def _secret_keys() -> list[str]:
     """Fernet keys for stack secrets at rest, newest first; the developer profile makes its own once."""

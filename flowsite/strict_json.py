@@ -12,7 +12,6 @@ import json
 import math
 from typing import IO, Any
 
-
 # Far below Python's recursion limit: a value parsed near that limit fails again wherever it is next
 # encoded (to store it, to send it back) from a deeper stack, as a 500.
 MAX_DEPTH = 100

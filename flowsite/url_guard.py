@@ -8,7 +8,7 @@ replacement, so none reaches a view.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse

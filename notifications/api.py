@@ -228,9 +228,7 @@ class DeliveryViewSet(InProject, mixins.ListModelMixin, mixins.RetrieveModelMixi
         request=None,
         responses={
             202: DeliverySerializer,
-            409: error_response(
-                "The delivery is already waiting for its first attempt.", DeliveryConflictSerializer
-            ),
+            409: error_response("The delivery is already waiting for its first attempt.", DeliveryConflictSerializer),
         },
         parameters=[PROJECT_SLUG],
         filters=False,

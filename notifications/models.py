@@ -138,7 +138,7 @@ def url_problem(url: str) -> str:
         return f"at most {MAX_URL_CHARS} characters"
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError for a port that is not a number
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         return "not a valid URL"
     if parts.scheme not in ("http", "https"):

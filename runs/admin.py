@@ -11,7 +11,18 @@ from django.utils.html import format_html, format_html_join
 
 from flowsite import strict_json
 
-from .models import Artifact, CacheEntry, LogLine, Membership, PipelineDef, Project, Run, RunEvent, RunStateError, StepRun
+from .models import (
+    Artifact,
+    CacheEntry,
+    LogLine,
+    Membership,
+    PipelineDef,
+    Project,
+    Run,
+    RunEvent,
+    RunStateError,
+    StepRun,
+)
 from .parameters import resolve_params
 from .triggering import TriggerError, stack_for, trigger_run
 

@@ -99,7 +99,9 @@ def _code_for(run: Run) -> Pipeline | None:
     if name not in found:
         modules = ", ".join(settings.FLOWSITE_PIPELINES) or "none"
         return _refuse(
-            run, FailureReason.PIPELINE_MISSING, f"pipeline {name!r} is not in this worker's FLOWSITE_PIPELINES ({modules})"
+            run,
+            FailureReason.PIPELINE_MISSING,
+            f"pipeline {name!r} is not in this worker's FLOWSITE_PIPELINES ({modules})",
         )
     pipeline = found[name][0]
     if pipeline.code_version() != wanted:

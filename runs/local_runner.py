@@ -153,7 +153,9 @@ def _supervise(run_id: int, pid: int) -> None:
             except DatabaseError:
                 # The supervisor's own connection was cut: that is no reason to stop a healthy run.
                 # Reconnect next round; if the database stays away, the reaper judges by the heartbeat.
-                logger.warning("run %s: the supervisor lost its database connection; reconnecting", run_id, exc_info=True)
+                logger.warning(
+                    "run %s: the supervisor lost its database connection; reconnecting", run_id, exc_info=True
+                )
                 reset_connection()
             ready, _, _ = select.select([pidfd], [], [], POLL_SECONDS)
             if ready:
@@ -223,4 +225,3 @@ def _settle(run_id: int, status_code: int) -> None:
             run.end_steps(
                 (StepStatus.PENDING, StepStatus.RUNNING), StepStatus.FAILED, message, finished_at=now, error=message
             )
-

@@ -38,7 +38,9 @@ class FlowsiteCollector(Collector):
         queued = Run.objects.filter(status=RunStatus.QUEUED).aggregate(n=Count("id"), oldest=Min("created_at"))
         yield GaugeMetricFamily("flowsite_queue_depth", "Runs waiting for a worker.", value=queued["n"])
         oldest = (now - queued["oldest"]).total_seconds() if queued["oldest"] else 0
-        yield GaugeMetricFamily("flowsite_oldest_queued_run_age_seconds", "How long the oldest queued run has waited.", value=oldest)
+        yield GaugeMetricFamily(
+            "flowsite_oldest_queued_run_age_seconds", "How long the oldest queued run has waited.", value=oldest
+        )
 
         yield _histogram(
             "flowsite_run_duration_seconds",
@@ -52,13 +54,18 @@ class FlowsiteCollector(Collector):
             "Durations of steps that finished in the last hour.",
             [
                 timedelta(seconds=s)
-                for s in StepRun.objects.filter(finished_at__gte=now - RECENT, duration_seconds__isnull=False)
-                .values_list("duration_seconds", flat=True)
+                for s in StepRun.objects.filter(
+                    finished_at__gte=now - RECENT, duration_seconds__isnull=False
+                ).values_list("duration_seconds", flat=True)
             ],
         )
 
         beat = Lease.objects.filter(name=WORKER_BEAT).values_list("expires_at", flat=True).first()
-        yield GaugeMetricFamily("flowsite_workers_alive", "1 if a worker ran a scheduled task recently.", value=int(bool(beat and beat > now)))
+        yield GaugeMetricFamily(
+            "flowsite_workers_alive",
+            "1 if a worker ran a scheduled task recently.",
+            value=int(bool(beat and beat > now)),
+        )
 
         stale = Run.objects.filter(status__in=ACTIVE_RUN_STATES, stack__kind__in=remote_kinds()).aggregate(
             oldest=Min("heartbeat_at")
@@ -69,7 +76,11 @@ class FlowsiteCollector(Collector):
             value=(now - stale).total_seconds() if stale else 0,
         )
 
-        yield GaugeMetricFamily("flowsite_log_lines_per_second", "Log lines stored per second since the last scrape.", value=self._ingest_rate())
+        yield GaugeMetricFamily(
+            "flowsite_log_lines_per_second",
+            "Log lines stored per second since the last scrape.",
+            value=self._ingest_rate(),
+        )
 
     def _ingest_rate(self) -> float:
         # Ids only grow, and the primary key answers MAX at once even on a huge table.

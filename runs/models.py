@@ -385,9 +385,7 @@ class StepRun(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     cache_key = models.CharField(max_length=64, blank=True)
-    output_artifact = models.ForeignKey(
-        "Artifact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    output_artifact = models.ForeignKey("Artifact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["run", "position"]
@@ -509,7 +507,6 @@ class CacheEntry(models.Model):
         return f"{self.step} {self.key[:12]}"
 
 
-
 ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.OWNER: 3}
 
 
@@ -589,7 +586,9 @@ class Lease(models.Model):
     def acquire(cls, name: str, holder: str, seconds: float) -> bool:
         now = timezone.now()
         until = now + timedelta(seconds=seconds)
-        if cls.objects.filter(Q(expires_at__lt=now) | Q(holder=holder), name=name).update(holder=holder, expires_at=until):
+        if cls.objects.filter(Q(expires_at__lt=now) | Q(holder=holder), name=name).update(
+            holder=holder, expires_at=until
+        ):
             return True
         try:
             with transaction.atomic():

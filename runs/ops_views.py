@@ -37,5 +37,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse("metrics are off: set FLOWSITE_METRICS_TOKEN\n", status=404, content_type="text/plain")
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return HttpResponse("a Bearer token (FLOWSITE_METRICS_TOKEN) is needed\n", status=401, content_type="text/plain")
+        return HttpResponse(
+            "a Bearer token (FLOWSITE_METRICS_TOKEN) is needed\n", status=401, content_type="text/plain"
+        )
     return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)

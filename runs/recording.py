@@ -12,9 +12,10 @@ import logging
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -385,8 +386,16 @@ class BatchWriter:
                         value
                         for a in chunk
                         for value in (
-                            self.run_id, a.step, a.name, a.uri, a.size, a.digest, a.type, a.data,
-                            None if a.preview is None else as_json(a.preview, connection), adapt(a.created_at),
+                            self.run_id,
+                            a.step,
+                            a.name,
+                            a.uri,
+                            a.size,
+                            a.digest,
+                            a.type,
+                            a.data,
+                            None if a.preview is None else as_json(a.preview, connection),
+                            adapt(a.created_at),
                         )  # fmt: skip
                     ],
                 )
@@ -407,7 +416,9 @@ class BatchWriter:
             done = bool(moves) and current == moves
         if done:
             uris = [artifact.uri for artifact in batch.artifacts]
-            batch.artifact_ids = dict(Artifact.objects.filter(run_id=self.run_id, uri__in=uris).values_list("uri", "pk"))
+            batch.artifact_ids = dict(
+                Artifact.objects.filter(run_id=self.run_id, uri__in=uris).values_list("uri", "pk")
+            )
             ids = [c.step_id for c in batch.changes]
             batch.step_states = dict(StepRun.objects.filter(pk__in=ids).values_list("pk", "status"))
         return done

@@ -12,7 +12,7 @@ import linecache
 import os
 import sys
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -42,7 +42,9 @@ def pipelines() -> dict[str, tuple[Pipeline, str]]:
                 try:
                     module = importlib.import_module(module_name)
                 except ImportError as exc:
-                    raise ImproperlyConfigured(f"FLOWSITE_PIPELINES names {module_name!r}, which cannot be imported: {exc}")
+                    raise ImproperlyConfigured(
+                        f"FLOWSITE_PIPELINES names {module_name!r}, which cannot be imported: {exc}"
+                    ) from exc
                 for value in vars(module).values():
                     if not isinstance(value, Pipeline):
                         continue
@@ -139,7 +141,9 @@ def unavailable(name: str, code_version: str) -> str | None:
 def worker_versions(names: Iterable[str]) -> dict[str, set[str]]:
     """The code versions workers have of each named pipeline, in one query."""
     versions: dict[str, set[str]] = {}
-    for pipeline, version in WorkerCode.objects.filter(pipeline__in=list(names)).values_list("pipeline", "code_version"):
+    for pipeline, version in WorkerCode.objects.filter(pipeline__in=list(names)).values_list(
+        "pipeline", "code_version"
+    ):
         versions.setdefault(pipeline, set()).add(version)
     return versions
 
@@ -159,7 +163,10 @@ def note_worker_code(found: dict[str, tuple[Pipeline, str]]) -> None:
     """Say which version of each pipeline this host has on disk now."""
     host, now = settings.FLOWSITE_WORKER_NAME, timezone.now()
     WorkerCode.objects.bulk_create(
-        [WorkerCode(host=host, pipeline=name, code_version=p.code_version(), seen_at=now) for name, (p, _) in found.items()],
+        [
+            WorkerCode(host=host, pipeline=name, code_version=p.code_version(), seen_at=now)
+            for name, (p, _) in found.items()
+        ],
         update_conflicts=True,
         unique_fields=["host", "pipeline"],
         update_fields=["code_version", "seen_at"],

@@ -33,7 +33,16 @@ from unitjobs.models import UnitPlan
 from . import registry, remote_units
 from .finishing import fail, finish_cancelled
 from .models import (
-    ACTIVE_RUN_STATES, FailureReason, Installation, Lease, LogLine, Run, RunEvent, RunStatus, RunToken, StepStatus,
+    ACTIVE_RUN_STATES,
+    FailureReason,
+    Installation,
+    Lease,
+    LogLine,
+    Run,
+    RunEvent,
+    RunStatus,
+    RunToken,
+    StepStatus,
 )  # fmt: skip
 
 logger = logging.getLogger(__name__)

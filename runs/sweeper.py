@@ -68,11 +68,7 @@ def _hand_over(waiting: QuerySet[Run]) -> list[int]:
     stranded = waiting if queue_empty else waiting.filter(task_id="")
     handed = []
     for run in stranded.order_by("created_at", "pk")[:BATCH]:
-        why = (
-            "the broker's queue is empty but the run has not started"
-            if run.task_id
-            else "it was never handed over"
-        )
+        why = "the broker's queue is empty but the run has not started" if run.task_id else "it was never handed over"
         if not enqueue(run, broker):
             break  # the broker went away mid-sweep; enqueue told the run's history
         RunEvent.objects.create(

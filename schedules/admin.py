@@ -36,7 +36,9 @@ class ScheduleForm(forms.ModelForm):
             except TriggerError as exc:  # StackNotGranted too: staff see the same words as the API's 403
                 for name, reason in exc.errors.items():
                     field = name.split(".", 1)[0]
-                    self.add_error(field if field in self.fields else None, f"{name}: {reason}" if "." in name else reason)
+                    self.add_error(
+                        field if field in self.fields else None, f"{name}: {reason}" if "." in name else reason
+                    )
         if data.get("cron") and data.get("timezone"):
             try:
                 data["cron"] = " ".join(data["cron"].split())
@@ -44,8 +46,6 @@ class ScheduleForm(forms.ModelForm):
             except cron.CronError as exc:
                 self.add_error(exc.field, str(exc))
         return data
-
-
 
 
 class ScheduleFireInline(admin.TabularInline):

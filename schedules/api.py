@@ -29,10 +29,15 @@ class ScheduleSerializer(serializers.ModelSerializer):
     project = serializers.SlugField(help_text="The project's slug; a schedule stays in the project it was made in.")
     pipeline = serializers.CharField(max_length=200, help_text="Each fire runs the pipeline's latest code version.")
     stack = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, help_text="A stack granted to the project; the default if empty."
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="A stack granted to the project; the default if empty.",
     )
     params = serializers.DictField(
-        required=False, default=dict, help_text="Run parameters, checked as a trigger checks them; defaults fill the rest."
+        required=False,
+        default=dict,
+        help_text="Run parameters, checked as a trigger checks them; defaults fill the rest.",
     )
     cron = serializers.CharField(
         max_length=cron.MAX_CRON_CHARS,
@@ -154,15 +159,11 @@ class ScheduleFilter(django_filters.FilterSet):
         description="Members and owners. Pipeline, stack and parameters are checked as a trigger checks them; "
         "a stack not granted to the project is a 403.",
     ),
-    update=extend_schema(
-        summary="Replace a schedule", description="Members and owners; the project never changes."
-    ),
+    update=extend_schema(summary="Replace a schedule", description="Members and owners; the project never changes."),
     partial_update=extend_schema(
         summary="Change a schedule", description="Members and owners; fields left out keep their values."
     ),
-    destroy=extend_schema(
-        summary="Delete a schedule", description="Members and owners; runs it started are kept."
-    ),
+    destroy=extend_schema(summary="Delete a schedule", description="Members and owners; runs it started are kept."),
     pause=extend_schema(summary="Pause a schedule"),
     resume=extend_schema(summary="Resume a schedule"),
     fires=extend_schema(operation_id="list_schedule_fires", summary="List a schedule's recent fires"),
@@ -197,8 +198,12 @@ class ScheduleViewSet(viewsets.ModelViewSet):
         if project is None or not has_role(project, request.user, Role.VIEWER):
             raise exceptions.ValidationError({"project": f"no project {slug[:64]!r} that you belong to"})
         if not has_role(project, request.user, Role.MEMBER):
-            raise exceptions.PermissionDenied("viewers cannot create schedules; ask a project owner for the member role")
-        serializer = ScheduleSerializer(data=request.data, context={**self.get_serializer_context(), "project": project})
+            raise exceptions.PermissionDenied(
+                "viewers cannot create schedules; ask a project owner for the member role"
+            )
+        serializer = ScheduleSerializer(
+            data=request.data, context={**self.get_serializer_context(), "project": project}
+        )
         serializer.is_valid(raise_exception=True)
         schedule = serializer.save(created_by=request.user)
         return Response(ScheduleSerializer(schedule).data, status=status.HTTP_201_CREATED)

@@ -53,8 +53,10 @@ def fire_times(expression: str, tz: str, after: datetime, count: int) -> list[da
         raise CronError("cron", f"must be a cron expression of 5 or 6 fields, at most {MAX_CRON_CHARS} characters")
     fields = len(expression.split(" "))
     if fields not in (5, 6):
-        raise CronError("cron", f"has {fields} fields; a cron expression has 5 (minute hour day month weekday) or 6 "
-                        "(with seconds last)")
+        raise CronError(
+            "cron",
+            f"has {fields} fields; a cron expression has 5 (minute hour day month weekday) or 6 (with seconds last)",
+        )
     try:
         times = croniter(expression, after.astimezone(zoneinfo))
         return [times.get_next(datetime) for _ in range(count)]

@@ -100,9 +100,9 @@ def fire_one(schedule: Schedule) -> ScheduleFire | None:
 def _start_or_hold(schedule: Schedule, fire: ScheduleFire) -> None:
     """Start the fire's run, unless the overlap policy makes it skip or wait."""
     active = schedule.active_run()
-    earlier_waiting = (
-        ScheduleFire.objects.filter(schedule=schedule, outcome=FireOutcome.WAITING, fire_at__lt=fire.fire_at).exists()
-    )
+    earlier_waiting = ScheduleFire.objects.filter(
+        schedule=schedule, outcome=FireOutcome.WAITING, fire_at__lt=fire.fire_at
+    ).exists()
     if active is None and not earlier_waiting:
         _start(schedule, fire)
     elif schedule.overlap == Overlap.SKIP:
@@ -168,4 +168,3 @@ def seconds_until_due() -> float | None:
     if earliest is None:
         return None
     return max(0.0, (earliest - timezone.now()).total_seconds())
-

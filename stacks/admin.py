@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -59,7 +58,7 @@ class StackForm(forms.ModelForm):
         widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
         label="Set secrets",
         help_text='JSON object of names to values, e.g. {"API_TOKEN": "..."}. Replaces the named secrets; '
-        'a value of null removes one. Leave empty to keep the secrets as they are. Values are never shown back, '
+        "a value of null removes one. Leave empty to keep the secrets as they are. Values are never shown back, "
         "not even when the form has to be corrected.",
     )
 

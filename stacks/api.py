@@ -60,7 +60,9 @@ class StackSerializer(serializers.ModelSerializer):
         try:
             attrs["config"] = parse_config(kind, config).model_dump(exclude_unset=True)
         except ConfigError as exc:
-            raise serializers.ValidationError({f"config.{field}": reason for field, reason in exc.errors.items()}) from None
+            raise serializers.ValidationError(
+                {f"config.{field}": reason for field, reason in exc.errors.items()}
+            ) from None
         return attrs
 
 

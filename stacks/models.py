@@ -10,7 +10,6 @@ from django.db.models import Q
 from .encryption import EncryptedSecretsField
 from .registry import KINDS, ConfigError, kind_choices, parse_config
 
-
 # Every text a run stores has the stack's secrets masked; a shorter value would mask ordinary words.
 MIN_SECRET_LENGTH = 4
 
@@ -60,7 +59,9 @@ class Stack(models.Model):
     kind = models.CharField(max_length=32, choices=kind_choices())
     description = models.TextField(blank=True)
     config = models.JSONField(default=dict, blank=True)
-    secrets = EncryptedSecretsField(default=dict, blank=True, help_text="Write-only: never shown back; encrypted at rest.")
+    secrets = EncryptedSecretsField(
+        default=dict, blank=True, help_text="Write-only: never shown back; encrypted at rest."
+    )
     is_default = models.BooleanField(default=False)
     projects = models.ManyToManyField(
         "runs.Project",

@@ -53,5 +53,11 @@ def make_metric(run: Any, step: str, name: str, value: float, step_index: int | 
 
     seq = Metric.objects.filter(run=run).count() + 1
     return Metric.objects.create(
-        run=run, step=run.steps.get(name=step), seq=seq, name=name, value=value, step_index=step_index, at=timezone.now()
+        run=run,
+        step=run.steps.get(name=step),
+        seq=seq,
+        name=name,
+        value=value,
+        step_index=step_index,
+        at=timezone.now(),
     )

@@ -156,7 +156,9 @@ class FakeVertex:
         if method == "POST" and cancel:
             with self._lock:
                 if job.state in FINAL:
-                    return self._send(handler, 400, _error(400, f"job {name} is already finished", "FAILED_PRECONDITION"))
+                    return self._send(
+                        handler, 400, _error(400, f"job {name} is already finished", "FAILED_PRECONDITION")
+                    )
                 job.cancel_requested = True
                 self._move(job, "JOB_STATE_CANCELLING")
             return self._send(handler, 200, {})
@@ -203,7 +205,7 @@ class FakeVertex:
                 continue
             found = re.fullmatch(r'labels\.([\w-]+)\s*=\s*"([^"]*)"', clause.strip())
             if found is None:
-                raise ValueError(f"this fake understands labels.KEY=\"VALUE\" joined by AND, not {clause!r}")
+                raise ValueError(f'this fake understands labels.KEY="VALUE" joined by AND, not {clause!r}')
             wanted[found.group(1)] = found.group(2)
         return [
             job.as_json()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from .observer import RunObserver
 

@@ -29,12 +29,16 @@ class StepGroup:
         self.execution_order = list(execution_order) if execution_order is not None else names
         unknown = [n for n in self.execution_order if n not in names]
         if unknown:
-            raise ValueError(f"step group {group_name!r}: execution order names {unknown[0]!r}, which is not in the group")
+            raise ValueError(
+                f"step group {group_name!r}: execution order names {unknown[0]!r}, which is not in the group"
+            )
         if sorted(self.execution_order) != sorted(names):
             raise ValueError(f"step group {group_name!r}: execution order must name each step exactly once")
         if aggregated_resources is None:
             for resources in (s.resources for s in self.steps if s.resources is not None):
-                aggregated_resources = resources if aggregated_resources is None else aggregated_resources.merge(resources)
+                aggregated_resources = (
+                    resources if aggregated_resources is None else aggregated_resources.merge(resources)
+                )
         self.aggregated_resources = aggregated_resources
 
     @property

@@ -105,7 +105,9 @@ class PipelineResult:
 
 
 class Pipeline:
-    def __init__(self, name: str, steps: Iterable[Step | Callable[..., Any]] | None = None, description: str = "") -> None:
+    def __init__(
+        self, name: str, steps: Iterable[Step | Callable[..., Any]] | None = None, description: str = ""
+    ) -> None:
         self.name = validate_name(name, "pipeline")
         self.description = description
         self._steps: list[Step] = []
@@ -293,7 +295,9 @@ class Pipeline:
                 for member in members:
                     results[member.name] = self._not_run(member, stop_reason, observer)
                 continue
-            unit_results = execute_unit(unit, values, context, executor, cache_store, artifact_store, run_id, project_name)
+            unit_results = execute_unit(
+                unit, values, context, executor, cache_store, artifact_store, run_id, project_name
+            )
             by_name = {s.name: s for s in members}
             for result in unit_results:
                 results[result.step_name] = result

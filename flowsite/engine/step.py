@@ -7,8 +7,8 @@ import hashlib
 import inspect
 import marshal
 import textwrap
-from collections.abc import Iterable, Mapping
-from typing import Any, Callable, overload
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, overload
 
 from .fingerprint import Unfingerprintable, digest
 from .resources import ResourceConfig
@@ -81,9 +81,7 @@ class Step:
         if isinstance(retry_delay, bool) or not isinstance(retry_delay, (int, float)) or retry_delay < 0:
             raise ValueError(f"step {self.name!r}: retry_delay must be a number of seconds >= 0, not {retry_delay!r}")
         self.retry_delay = float(retry_delay)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise ValueError(f"step {self.name!r}: timeout must be a number of seconds > 0, not {timeout!r}")
         self.timeout = timeout
         if condition is not None and not callable(condition):

@@ -139,7 +139,9 @@ class ReportEventSerializer(serializers.Serializer):
         max_length=200, required=False, allow_blank=True, help_text="The older name of value_type."
     )
     preview = serializers.JSONField(
-        required=False, allow_null=True, help_text="What the runner saw of an artifact's value (flowsite.engine.previews)."
+        required=False,
+        allow_null=True,
+        help_text="What the runner saw of an artifact's value (flowsite.engine.previews).",
     )
     value = serializers.FloatField(required=False, help_text="A metric's value: a finite number.")
     step_index = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_STEP_INDEX)
@@ -161,7 +163,9 @@ class ReportEventSerializer(serializers.Serializer):
             try:
                 checked_metric(attrs["name"], attrs["value"], attrs.get("step_index"))
             except MetricError as exc:
-                raise serializers.ValidationError({"step_index" if exc.field == "step" else exc.field: str(exc)}) from None
+                raise serializers.ValidationError(
+                    {"step_index" if exc.field == "step" else exc.field: str(exc)}
+                ) from None
         return attrs
 
 
@@ -203,8 +207,10 @@ def run_artifact_prefix(run: Run) -> str:
 
 def _under(uri: str, prefix: str) -> bool:
     # Plain segments only below the prefix: no "..", so the run cannot climb into another's files.
-    return bool(prefix) and uri.startswith(prefix) and all(
-        part not in ("", ".", "..") for part in uri[len(prefix):].split("/")
+    return (
+        bool(prefix)
+        and uri.startswith(prefix)
+        and all(part not in ("", ".", "..") for part in uri[len(prefix) :].split("/"))
     )
 
 
@@ -312,7 +318,9 @@ class RemoteReportView(APIView):
         for index, event in enumerate(reported):
             if event["kind"] == "artifact" and not _under(event["uri"], prefix):
                 raise exceptions.ValidationError(
-                    {f"events.{index}.uri": f"a run registers only its own artifacts, under {prefix or 'its artifact_uri'}"}
+                    {
+                        f"events.{index}.uri": f"a run registers only its own artifacts, under {prefix or 'its artifact_uri'}"
+                    }
                 )
         events = [_as_event(event) for event in reported]
         runner, batch = serializer.validated_data.get("runner"), serializer.validated_data.get("batch")

@@ -21,10 +21,19 @@ from stacks.registry import remote_kinds
 from .. import registry
 from ..comparison import last_metric_values
 from ..models import (
-    FINAL_STEP_STATES, Artifact, LogStream, Membership, PipelineDef, Project, Role, Run, RunEvent, RunStatus, StepRun,
+    FINAL_STEP_STATES,
+    Artifact,
+    LogStream,
+    Membership,
+    PipelineDef,
+    Project,
+    Role,
+    Run,
+    RunEvent,
+    RunStatus,
+    StepRun,
     StepStatus,
 )  # fmt: skip
-
 
 # Each outcome counted apart, so that a failed run never reads as complete.
 OUTCOME_COUNTS = {
@@ -255,9 +264,11 @@ class PipelineSerializer(serializers.ModelSerializer):
     def _worker_versions(self) -> dict[str, set[str]]:
         # Looked up once for a whole list, so listing pipelines stays a constant number of queries.
         if "worker_versions" not in self.context:
-            names = [d.name for d in self.parent.instance] if isinstance(self.parent, serializers.ListSerializer) else [
-                self.instance.name
-            ]
+            names = (
+                [d.name for d in self.parent.instance]
+                if isinstance(self.parent, serializers.ListSerializer)
+                else [self.instance.name]
+            )
             self.context["worker_versions"] = registry.worker_versions(names)
         return self.context["worker_versions"]
 
@@ -373,8 +384,12 @@ class RunSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The username of who asked to cancel it; null if nobody did, or the user was deleted.",
     )
-    failure_reason = serializers.CharField(read_only=True, help_text="Why the run ended unsuccessfully; empty otherwise.")
-    remote_console_url = serializers.CharField(read_only=True, help_text="The job's page for remote runs; empty otherwise.")
+    failure_reason = serializers.CharField(
+        read_only=True, help_text="Why the run ended unsuccessfully; empty otherwise."
+    )
+    remote_console_url = serializers.CharField(
+        read_only=True, help_text="The job's page for remote runs; empty otherwise."
+    )
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     steps_total = serializers.IntegerField(read_only=True)
     steps_done = serializers.IntegerField(read_only=True, help_text="Steps that have ended, whatever their outcome.")
@@ -617,6 +632,8 @@ class RunConflictSerializer(serializers.Serializer):
     """The standard error with the run's status: a cancel or retry the run's state refuses (a 409)."""
 
     error = RunConflictDetailSerializer()
+
+
 class MetricPointSerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="The run's order of recording, from 1.")
     step = serializers.CharField(source="step__name", help_text="The step that recorded it.")

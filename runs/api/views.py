@@ -18,16 +18,31 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from flowsite.api_defaults import (
-    Conflict, CursorPagination, Refused, StrictOrderingFilter, Unprocessable, error_response,
+    Conflict,
+    CursorPagination,
+    Refused,
+    StrictOrderingFilter,
+    Unprocessable,
+    error_response,
 )  # fmt: skip
 from flowsite.engine.metrics import MetricError, checked_metric
 
 from .. import comparison
+from ..logexport import FORMATS, last_seq, stream_log
 from ..models import (
-    FINAL_RUN_STATES, Artifact, LogLine, Membership, Metric, PipelineDef, Project, Role, Run, RunStateError, StepRun,
+    FINAL_RUN_STATES,
+    Artifact,
+    LogLine,
+    Membership,
+    Metric,
+    PipelineDef,
+    Project,
+    Role,
+    Run,
+    RunStateError,
+    StepRun,
     has_role,
 )  # fmt: skip
-from ..logexport import FORMATS, last_seq, stream_log
 from ..recording import path_of
 from ..remote_artifacts import StackArtifacts, is_remote
 from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay
@@ -103,6 +118,8 @@ class LogPage:
         response["X-Next-After"] = str(self.next_after)
         response["X-Log-Complete"] = "true" if self.complete else "false"
         return response
+
+
 MAX_LISTED_METRICS = 10
 MAX_METRIC_POINTS = 10_000
 METRICS_PARAM = OpenApiParameter(
@@ -339,7 +356,6 @@ class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
         return PipelineDef.objects.filter(pk=Subquery(latest)).order_by("name")
 
 
-
 @extend_schema_view(
     list=extend_schema(
         summary="List a pipeline's runs",
@@ -441,9 +457,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         request=s.TriggerSerializer,
         responses={
             201: s.RunSerializer,
-            403: error_response(
-                "A viewer may not start runs, and a project runs only on the stacks staff granted it."
-            ),
+            403: error_response("A viewer may not start runs, and a project runs only on the stacks staff granted it."),
             409: error_response(
                 "No worker has this version of the pipeline's code (see the pipeline's unavailable_on)."
             ),

@@ -6,7 +6,8 @@ outsider with a project of his own ("lab"); stella is staff with the stacks perm
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -70,7 +71,6 @@ def api(db: Any) -> Callable[..., APIClient]:
         return client
 
     return make
-
 
 
 # How each role's client signs in, so that every door is exercised somewhere.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone as tz
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from .helpers import error, trigger
 
 pytestmark = pytest.mark.django_db
 
-AT = datetime(2030, 1, 1, 12, 0, 0, 250000, tzinfo=tz.utc)
+AT = datetime(2030, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)
 
 
 def insert_lines(run: Run, count: int, step: str = "chatter") -> None:

@@ -56,7 +56,9 @@ def test_a_pipelines_step_groups_are_listed_with_their_steps(api, ready, member)
 
 def test_a_parameter_that_takes_any_json_has_a_null_json_type(api, ready, member):
     PipelineDef.objects.filter(name="greeting").update(
-        parameters=[{"name": "x", "type": "", "required": True, "default": None, "default_repr": "", "steps": ["hello"]}]
+        parameters=[
+            {"name": "x", "type": "", "required": True, "default": None, "default_repr": "", "steps": ["hello"]}
+        ]
     )
     [spec] = api(member).get("/api/pipelines/greeting/").json()["parameters"]
     assert (spec["json_type"], spec["type"], spec["required"]) == (None, "", True)

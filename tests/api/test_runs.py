@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
-from datetime import datetime, timedelta, timezone as tz
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -229,7 +229,7 @@ def test_runs_cannot_be_edited_or_deleted(as_, queued_run):
 
 # --- filters ----------------------------------------------------------------------------------
 
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=tz.utc)
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -439,7 +439,9 @@ def test_an_unknown_ordering_is_a_400_naming_the_allowed_ones(as_, ready, orderi
         response = as_("owner").get(path, {"ordering": ordering})
         assert response.status_code == 400, response.content
         [unknown] = [term for term in ordering.split(",") if term.lstrip("-") != "created_at"]
-        assert error(response)["fields"] == {"ordering": f"unknown ordering {unknown!r}; one of: created_at, -created_at"}
+        assert error(response)["fields"] == {
+            "ordering": f"unknown ordering {unknown!r}; one of: created_at, -created_at"
+        }
 
 
 def test_the_schema_lists_the_orderings_and_the_page_size_range(as_):
@@ -528,9 +530,7 @@ def post_run(client, body, **headers):
     [
         (
             {"project": "ml", "pipeline": "nope"},
-            {
-                "pipeline": f"unknown pipeline 'nope' (pipelines: {', '.join(sorted(TEST_PIPELINES | {'churn-model'}))})"
-            },
+            {"pipeline": f"unknown pipeline 'nope' (pipelines: {', '.join(sorted(TEST_PIPELINES | {'churn-model'}))})"},
         ),
         ({"project": "ml", "pipeline": "greeting", "stack": "moon"}, {"stack": "unknown stack 'moon' (stacks: local)"}),
         (
@@ -865,7 +865,8 @@ def test_a_pipeline_no_worker_has_is_refused_with_a_409_naming_why(as_, ready):
     PipelineDef.objects.create(name="greeting", module=current.module, code_version="feedface", dag=current.dag)
     response = post_run(as_("member"), {"project": "ml", "pipeline": "greeting"})
     assert response.status_code == 409, response.content
-    assert f"no worker has version feedface of pipeline 'greeting' (workers have {current.code_version})" in (
-        error(response)["message"]
+    assert (
+        f"no worker has version feedface of pipeline 'greeting' (workers have {current.code_version})"
+        in (error(response)["message"])
     )
     assert not Run.objects.exists()

@@ -15,13 +15,21 @@ from .helpers import error
 
 pytestmark = pytest.mark.django_db
 
-BODY = {"project": "ml", "pipeline": "greeting", "params": {"name": "cron"}, "cron": "0 9 * * 1-5", "timezone": "Europe/Paris"}
+BODY = {
+    "project": "ml",
+    "pipeline": "greeting",
+    "params": {"name": "cron"},
+    "cron": "0 9 * * 1-5",
+    "timezone": "Europe/Paris",
+}
 WRITERS = [("owner", 201), ("member", 201), ("viewer", 403), ("outsider", 400), ("anonymous", 401)]
 
 
 @pytest.fixture
 def schedule(ready, owner, stack) -> Schedule:
-    made = Schedule.objects.create(project=ready, pipeline="greeting", stack=stack, cron="*/5 * * * *", created_by=owner)
+    made = Schedule.objects.create(
+        project=ready, pipeline="greeting", stack=stack, cron="*/5 * * * *", created_by=owner
+    )
     made.plan()
     made.save()
     return made
@@ -35,14 +43,23 @@ def test_creating_a_schedule(as_, ready, other_project, who, status):
         assert not Schedule.objects.exists()
         return
     body = response.json()
-    assert (body["project"], body["pipeline"], body["stack"], body["params"]) == ("ml", "greeting", "local", {"name": "cron"})
+    assert (body["project"], body["pipeline"], body["stack"], body["params"]) == (
+        "ml",
+        "greeting",
+        "local",
+        {"name": "cron"},
+    )
     assert (body["cron"], body["timezone"], body["paused"], body["overlap"], body["catch_up"]) == (
         "0 9 * * 1-5", "Europe/Paris", False, "skip", "skip"
     )  # fmt: skip
     times = [datetime.fromisoformat(t) for t in body["next_fire_times"]]
     assert len(times) == 5 and times == sorted(times) and times[0] > timezone.now()
     # Nine o'clock on weekdays in Paris, whatever the offset of the day.
-    assert all((t.hour, t.minute, t.weekday() < 5, t.utcoffset() in (timedelta(hours=1), timedelta(hours=2))) == (9, 0, True, True) for t in times)
+    assert all(
+        (t.hour, t.minute, t.weekday() < 5, t.utcoffset() in (timedelta(hours=1), timedelta(hours=2)))
+        == (9, 0, True, True)
+        for t in times
+    )
     assert datetime.fromisoformat(body["next_fire_at"]) == times[0]
     assert body["created_by"] == {"owner": "olivia", "member": "marco"}[who]
 
@@ -100,7 +117,9 @@ def test_reading_schedules(as_, schedule, other_project, who, status):
 
 def test_the_list_filters_on_project_and_pipeline(as_, schedule):
     client = as_("viewer")
-    assert [s["id"] for s in client.get("/api/schedules/", {"project": "ml", "pipeline": "greeting"}).json()] == [schedule.pk]
+    assert [s["id"] for s in client.get("/api/schedules/", {"project": "ml", "pipeline": "greeting"}).json()] == [
+        schedule.pk
+    ]
     assert client.get("/api/schedules/", {"pipeline": "arithmetic"}).json() == []
     assert client.get("/api/schedules/", {"project": "lab"}).json() == []
 
@@ -117,7 +136,11 @@ def test_pausing_and_resuming(as_, schedule, other_project, who, status):
     if status != 200:
         assert (schedule.paused, schedule.next_fire_at is not None) == (False, True)
         return
-    assert (paused.json()["paused"], paused.json()["next_fire_at"], paused.json()["next_fire_times"]) == (True, None, [])
+    assert (paused.json()["paused"], paused.json()["next_fire_at"], paused.json()["next_fire_times"]) == (
+        True,
+        None,
+        [],
+    )
     assert (schedule.paused, schedule.next_fire_at) == (True, None)
     assert client.post(f"/api/schedules/{schedule.pk}/pause/").json()["paused"] is True  # again: no change
     resumed = client.post(f"/api/schedules/{schedule.pk}/resume/").json()
@@ -140,7 +163,9 @@ def test_editing_and_deleting(as_, schedule, other_project, who, status):
         return
     # Parameters changed, the time did not: the due time stands.
     assert (schedule.params, schedule.next_fire_at) == ({"name": "edited"}, before)
-    retimed = client.patch(f"/api/schedules/{schedule.pk}/", {"cron": "30 6 * * *", "timezone": "Asia/Tokyo"}, format="json")
+    retimed = client.patch(
+        f"/api/schedules/{schedule.pk}/", {"cron": "30 6 * * *", "timezone": "Asia/Tokyo"}, format="json"
+    )
     assert retimed.status_code == 200, retimed.content
     first = datetime.fromisoformat(retimed.json()["next_fire_times"][0])
     assert (first.hour, first.minute, first.utcoffset()) == (6, 30, timedelta(hours=9))

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from accounts.models import ApiToken
 from runs.models import Project
-
 
 ROOT = Path(__file__).resolve().parents[2]
 

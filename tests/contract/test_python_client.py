@@ -199,9 +199,7 @@ def test_a_generated_client_drives_the_api(generated: ModuleType, cluster: Any, 
         cursor = listed.next_cursor
     assert len(seen) == 3 and seen[0] == run_id and seen == sorted(seen)
     cancelled_runs = (
-        call["list_runs"]
-        .sync(client=client, pipeline="lingering", status=[models.RunStatusEnum.CANCELLED])
-        .results
+        call["list_runs"].sync(client=client, pipeline="lingering", status=[models.RunStatusEnum.CANCELLED]).results
     )
     assert lingering.id in {run.id for run in cancelled_runs}
     assert {run.status for run in cancelled_runs} == {models.RunStatusEnum.CANCELLED}

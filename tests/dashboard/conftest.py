@@ -7,11 +7,11 @@ records its JavaScript errors; a test that caused one fails at teardown.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -52,7 +52,6 @@ def log_texts(page: Any) -> list[str]:
     return page.locator(".log-viewport .line .text").all_inner_texts()
 
 
-
 def open_confirmation(page: Any, button: str) -> Any:
     """Press an action button; returns its confirmation dialog, open.
 

@@ -95,7 +95,10 @@ def test_the_graph_is_layered_with_groups_boxed_edges_in_view_and_zoom(page, rea
     screenshot(page, "pipeline-graph")
 
     # In layers from left to right: each step right of those it needs.
-    x = {name: page.locator(f"svg.dag .node[data-step={name}]").bounding_box()["x"] for name in ("load", "clean", "fit", "evaluate")}
+    x = {
+        name: page.locator(f"svg.dag .node[data-step={name}]").bounding_box()["x"]
+        for name in ("load", "clean", "fit", "evaluate")
+    }
     assert x["load"] < x["clean"] < x["fit"] < x["evaluate"], x
 
     svg = page.locator("svg.dag")

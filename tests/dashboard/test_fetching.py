@@ -62,7 +62,9 @@ def test_the_log_stops_on_a_404_says_so_and_retry_resumes_it(page, ready, owner)
 
     def gone(route):
         asked.append(route.request.url)
-        route.fulfill(status=404, content_type="application/json", body=json.dumps({"error": {"message": "Not found."}}))
+        route.fulfill(
+            status=404, content_type="application/json", body=json.dumps({"error": {"message": "Not found."}})
+        )
 
     page.clock.install()
     page.route(LOG_PAGE, gone)

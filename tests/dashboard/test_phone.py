@@ -22,12 +22,22 @@ def prepare(label: str = "x" * 120) -> list[int]:
     return [1, 2, 3]
 
 
-@step(name=f"{LONG}_then_score_every_single_row", inputs=["rows"], outputs=["score"], execution_group="scoring-with-a-long-group-name")
+@step(
+    name=f"{LONG}_then_score_every_single_row",
+    inputs=["rows"],
+    outputs=["score"],
+    execution_group="scoring-with-a-long-group-name",
+)
 def score(rows: list[int]) -> int:
     return sum(rows)
 
 
-@step(name=f"{LONG}_and_write_the_report", inputs=["rows"], outputs=["report"], execution_group="scoring-with-a-long-group-name")
+@step(
+    name=f"{LONG}_and_write_the_report",
+    inputs=["rows"],
+    outputs=["report"],
+    execution_group="scoring-with-a-long-group-name",
+)
 def report(rows: list[int]) -> str:
     return "ok"
 

@@ -13,7 +13,15 @@ from tests.factories import make_user
 from tests.runs.helpers import execute, wait_for
 
 from .helpers import (
-    RUN_TIMEOUT_MS, confirm, log_texts, open_confirmation, open_run, screenshot, sign_in, status_badge, trigger,
+    RUN_TIMEOUT_MS,
+    confirm,
+    log_texts,
+    open_confirmation,
+    open_run,
+    screenshot,
+    sign_in,
+    status_badge,
+    trigger,
 )  # fmt: skip
 
 # Records every status the badge shows from now on, so a test can tell what the page went through.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-
 from flowsite.engine import ExecutionResult, LocalExecutor, StopExecution, step
 from flowsite.engine.outputs import SkippedOutput
 from tests.timing import within
@@ -179,9 +178,7 @@ def test_successful_result_is_cached_with_key_name_and_code_hash():
     result = run(expensive, {"x": 4}, {"scale": 3}, cache_store=store)
     assert result.success is True
     assert result.cached is False
-    assert store.sets == [
-        (expensive.get_cache_key({"x": 4}, {"scale": 3}), 12, "expensive", expensive.get_code_hash())
-    ]
+    assert store.sets == [(expensive.get_cache_key({"x": 4}, {"scale": 3}), 12, "expensive", expensive.get_code_hash())]
 
     again = run(expensive, {"x": 4}, {"scale": 3}, cache_store=store)
     assert again.cached is True

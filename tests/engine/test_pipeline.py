@@ -425,7 +425,7 @@ def test_artifact_store_keeps_a_hostile_step_name_inside_its_root(tmp_path):
 
 
 def test_a_seed_style_executor_without_an_observer_attribute_runs_a_pipeline():
-    from flowsite.engine import Executor, ExecutionResult, Pipeline, step
+    from flowsite.engine import ExecutionResult, Executor, Pipeline, step
 
     class SeedStyleExecutor(Executor):
         def __init__(self):  # does not call Executor.__init__, as seed-era executors don't

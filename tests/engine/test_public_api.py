@@ -250,7 +250,7 @@ def test_context_attribute_and_item_access():
 def test_context_missing_parameter_raises():
     ctx = Context(a=1)
     with pytest.raises(AttributeError, match="missing"):
-        ctx.missing
+        ctx.missing  # noqa: B018
     with pytest.raises(KeyError):
         ctx["missing"]
 
@@ -282,4 +282,3 @@ def test_base_executor_methods_are_not_implemented():
         executor.execute_step(s, {}, {})
     with pytest.raises(NotImplementedError):
         executor.execute_step_group(StepGroup("g", [s], ["s"]), {})
-

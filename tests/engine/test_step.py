@@ -13,7 +13,6 @@ import pytest
 
 from flowsite.engine import ResourceConfig, Step, step
 
-
 # --- the decorator -------------------------------------------------------------------
 
 

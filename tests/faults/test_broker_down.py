@@ -17,7 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 import pytest
 import redis

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from django_q.brokers import get_broker
@@ -118,7 +119,9 @@ def on_a_worker(func: str, *args: Any) -> Any:
 
 
 def claims(run: Run) -> int:
-    return RunEvent.objects.filter(run=run, step=None, old_status=RunStatus.QUEUED, new_status=RunStatus.RUNNING).count()
+    return RunEvent.objects.filter(
+        run=run, step=None, old_status=RunStatus.QUEUED, new_status=RunStatus.RUNNING
+    ).count()
 
 
 def test_a_machine_lost_mid_run_leaves_its_runs_dead_and_the_other_machine_serving(machines, ready, tmp_path):

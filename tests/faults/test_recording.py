@@ -6,7 +6,8 @@ a database that refuses writes is a trigger that raises, which both databases su
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -117,7 +118,9 @@ class RefusedWrites:
 def test_a_run_whose_connection_is_cut_five_times_loses_no_line_and_no_step(cluster, ready):
     lines = 2000
     run = Run.objects.trigger(project=ready, pipeline="long-chain", params={"lines": lines, "pause": 0.15})
-    child = wait_for(lambda: Run.objects.filter(pk=run.pk).values_list("process_group", flat=True).first(), what="the run's process")
+    child = wait_for(
+        lambda: Run.objects.filter(pk=run.pk).values_list("process_group", flat=True).first(), what="the run's process"
+    )
     cut_at = [2_000, 12_000, 24_000, 36_000, 48_000]
     cuts = cut_while_it_runs(run, child, cut_at, timeout=120)
     assert cuts == len(cut_at)
@@ -133,7 +136,9 @@ def test_a_run_whose_connection_is_cut_five_times_loses_no_line_and_no_step(clus
 def test_a_worker_whose_own_connection_is_cut_keeps_its_healthy_run_going(cluster, ready):
     lines = 100
     run = Run.objects.trigger(project=ready, pipeline="long-chain", params={"lines": lines, "pause": 0.2})
-    worker = wait_for(lambda: Run.objects.filter(pk=run.pk).values_list("worker_pid", flat=True).first(), what="a worker")
+    worker = wait_for(
+        lambda: Run.objects.filter(pk=run.pk).values_list("worker_pid", flat=True).first(), what="a worker"
+    )
     wait_for(lambda: Run.objects.filter(pk=run.pk).exclude(process_group=None).exists(), what="the run's process")
     cut_at = [300, 1_200, 2_100]
     assert cut_while_it_runs(run, worker, cut_at, timeout=60) == len(cut_at)

@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from runs.execution import execute_run
 from runs.models import FINAL_RUN_STATES, Run
@@ -51,4 +52,6 @@ class Background:
         return self.run
 
 
-_EXECUTE_RUN = "import sys, django; django.setup(); from runs.execution import execute_run; execute_run(int(sys.argv[1]))"
+_EXECUTE_RUN = (
+    "import sys, django; django.setup(); from runs.execution import execute_run; execute_run(int(sys.argv[1]))"
+)

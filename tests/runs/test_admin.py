@@ -207,9 +207,7 @@ def test_cancelling_a_finished_run_warns_and_changes_nothing(site, ready):
     before = Run.objects.values().get(pk=run.pk)
     events_before = RunEvent.objects.filter(run=run).count()
     response = act(site, "cancel_runs", run)
-    assert messages_of(response) == [
-        ("warning", f"run {run.pk} is already completed; there is nothing to cancel")
-    ]
+    assert messages_of(response) == [("warning", f"run {run.pk} is already completed; there is nothing to cancel")]
     assert Run.objects.values().get(pk=run.pk) == before
     assert RunEvent.objects.filter(run=run).count() == events_before
 
@@ -316,7 +314,9 @@ def test_secrets_are_set_kept_and_removed_but_never_shown(site):
 def test_secrets_that_are_not_json_are_refused_on_their_field(site):
     stack = Stack.objects.create(name="gpu", kind="local", secrets={"TOKEN": "s3cret-value"})
     response = site.post(stack_change_url(stack), stack_form(new_secrets='{"TOKEN": }'))
-    assert form_errors(response) == {"new_secrets": ["Not JSON that can be stored: Expecting value: line 1 column 11 (char 10)"]}
+    assert form_errors(response) == {
+        "new_secrets": ["Not JSON that can be stored: Expecting value: line 1 column 11 (char 10)"]
+    }
     stack.refresh_from_db()
     assert stack.secrets == {"TOKEN": "s3cret-value"}
 
@@ -347,7 +347,6 @@ def test_marking_a_second_stack_default_undefaults_the_first(site):
     assert not first.is_default
     assert Stack.default() == Stack.objects.get(name="gpu")
     assert list(Stack.objects.filter(is_default=True).values_list("name", flat=True)) == ["gpu"]
-
 
 
 def test_secrets_typed_into_a_refused_stack_form_are_not_shown_back(client, db):

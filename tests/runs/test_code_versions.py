@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,12 @@ def sync_pipelines(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "sync_pipelines"],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "flowsite.test_settings", "DATABASE_URL": clusters.test_database_url(), **env},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "flowsite.test_settings",
+            "DATABASE_URL": clusters.test_database_url(),
+            **env,
+        },
         check=True,
         capture_output=True,
     )

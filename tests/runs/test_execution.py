@@ -164,7 +164,12 @@ def test_a_cancel_between_the_claim_and_the_first_step_runs_no_step(ready, ledge
     now = timezone.now()
     # What execute_run does first; the cancel lands before it hands the run to its stack.
     assert run.transition(
-        (RunStatus.QUEUED,), RunStatus.RUNNING, reason="claimed", started_at=now, heartbeat_at=now, worker_pid=os.getpid()
+        (RunStatus.QUEUED,),
+        RunStatus.RUNNING,
+        reason="claimed",
+        started_at=now,
+        heartbeat_at=now,
+        worker_pid=os.getpid(),
     )
     Run.objects.get(pk=run.pk).cancel()
     run.stack.orchestrator().execute(Run.objects.get(pk=run.pk))

@@ -54,4 +54,3 @@ def test_nul_bytes_and_lone_surrogates_are_stored_visibly_replaced():
     stored = Sanitizer()("a\x00b\udcffc")
     assert "\x00" not in stored and "\udcff" not in stored
     assert stored.startswith("a") and "b" in stored and stored.endswith("c")
-

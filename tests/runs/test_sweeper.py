@@ -74,12 +74,21 @@ def test_a_run_whose_task_is_gone_is_handed_over_only_when_the_queue_is_empty(re
     assert sweep() == [run.pk]
     run.refresh_from_db()
     assert run.task_id and run.task_id != first_task
-    assert last_reason(run) == "handed to the task broker again: the broker's queue is empty but the run has not started"
+    assert (
+        last_reason(run) == "handed to the task broker again: the broker's queue is empty but the run has not started"
+    )
 
 
 @pytest.mark.parametrize(
     "status",
-    [RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.CANCELLING, RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.DEAD],
+    [
+        RunStatus.PROVISIONING,
+        RunStatus.RUNNING,
+        RunStatus.CANCELLING,
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.DEAD,
+    ],
 )
 def test_a_run_claimed_or_past_queued_is_never_touched(ready, broker, status):
     run = trigger(ready)

@@ -10,9 +10,7 @@ def trigger(project, pipeline="arithmetic", **kwargs):
     return Run.objects.trigger(project=project, pipeline=pipeline, **kwargs)
 
 
-def test_trigger_records_a_queued_run_with_pending_steps_and_an_event(
-    ready, owner, django_capture_on_commit_callbacks
-):
+def test_trigger_records_a_queued_run_with_pending_steps_and_an_event(ready, owner, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         run = trigger(ready, params={"n": 5}, user=owner)
     run.refresh_from_db()

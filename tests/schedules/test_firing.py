@@ -168,4 +168,3 @@ def test_seconds_are_a_sixth_field(make_schedule):
     times = make_schedule(cron="* * * * * */15").next_fire_times()
     assert {t.second for t in times} <= {0, 15, 30, 45}
     assert [(b - a).total_seconds() for a, b in pairwise(times)] == [15.0] * 4
-

@@ -32,7 +32,10 @@ BODIES = {
     "NUL in a key": '{"project": "ml", "pipeline": "greeting", "params": {"na\\u0000me": "x"}}',
     "infinity": '{"project": "ml", "pipeline": "arithmetic", "params": {"n": 1e400}}',
     "NaN": '{"project": "ml", "pipeline": "arithmetic", "params": {"n": NaN}}',
-    "nested 5,000 deep": '{"project": "ml", "pipeline": "greeting", "params": {"name": ' + "[" * 5000 + "]" * 5000 + "}}",
+    "nested 5,000 deep": '{"project": "ml", "pipeline": "greeting", "params": {"name": '
+    + "[" * 5000
+    + "]" * 5000
+    + "}}",
     # Parsed by Python, but too near its recursion limit to be encoded again from a deeper stack.
     "nested 900 deep": '{"project": "ml", "pipeline": "greeting", "params": {"name": %s}}' % ("[" * 900 + "]" * 900),
 }
@@ -283,7 +286,10 @@ def test_the_admin_trigger_form_refuses_unstorable_parameters_on_their_field(
 STACK_JSON = {
     "NUL": ('{"project": "a\\u0000b"}', "Not JSON that can be stored: it holds a NUL character (\\u0000)"),
     "infinity": ('{"project": 1e400}', "Not JSON that can be stored: number 1e400 is too large"),
-    "nested 5,000 deep": ("[" * 5000 + "]" * 5000, "Not JSON that can be stored: nested too deeply (at most 100 levels)"),
+    "nested 5,000 deep": (
+        "[" * 5000 + "]" * 5000,
+        "Not JSON that can be stored: nested too deeply (at most 100 levels)",
+    ),
 }
 
 

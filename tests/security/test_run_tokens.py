@@ -7,8 +7,8 @@ import json
 import pytest
 
 from runs.models import Artifact, Run, RunStatus
-from tests.api.test_worker_api import AT, report, reporting_run
 from tests.api.conftest import api  # noqa: F401
+from tests.api.test_worker_api import AT, report, reporting_run
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db
@@ -65,8 +65,9 @@ def test_a_run_cannot_register_another_runs_file(reporter, uri):
 
 
 def test_a_run_token_past_its_deadline_is_refused_even_while_the_run_is_active(reporter):
-    from runs.models import RunToken
     from django.utils import timezone
+
+    from runs.models import RunToken
 
     client, run = reporter
     assert client.get(f"/api/remote/runs/{run.pk}/secrets/").json() == {"secrets": {"API_TOKEN": "hush-hush-value"}}

@@ -81,5 +81,7 @@ def test_behind_the_tls_proxy_token_guessing_is_throttled_per_client_address(db,
         client.credentials(HTTP_AUTHORIZATION=f"Token fs_deadbeef_guess{i}")
         client.get("/api/me/", HTTP_X_FORWARDED_FOR="198.51.100.7", HTTP_X_FORWARDED_PROTO="https")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    assert client.get("/api/me/", HTTP_X_FORWARDED_FOR="198.51.100.7", HTTP_X_FORWARDED_PROTO="https").status_code == 429
+    assert (
+        client.get("/api/me/", HTTP_X_FORWARDED_FOR="198.51.100.7", HTTP_X_FORWARDED_PROTO="https").status_code == 429
+    )
     assert client.get("/api/me/", HTTP_X_FORWARDED_FOR="192.0.2.44", HTTP_X_FORWARDED_PROTO="https").status_code == 200

@@ -17,8 +17,8 @@ from django.db.migrations.executor import MigrationExecutor
 from runs.models import FailureReason, LogLine, Run, RunStatus, StepStatus
 from runs.triggering import StackNotGranted
 from stacks.models import Stack
-from tests.api.conftest import api, member, outsider, other_project, project, staff, viewer  # noqa: F401
-from tests.api.helpers import error, trigger
+from tests.api.conftest import api, member, other_project, outsider, project, staff, viewer  # noqa: F401
+from tests.api.helpers import error
 from tests.factories import give_stack_permissions, make_project, make_stack, make_user
 from tests.runs.helpers import execute
 
@@ -134,12 +134,18 @@ def test_a_replayed_trigger_after_the_grant_was_withdrawn_is_refused(api, member
     prod.projects.add(ready)
     client = api(member)
     first = client.post(
-        "/api/runs/", {"project": "ml", "pipeline": "greeting", "stack": "prod"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+        "/api/runs/",
+        {"project": "ml", "pipeline": "greeting", "stack": "prod"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k1",
     )
     assert first.status_code == 201, first.content
     prod.projects.remove(ready)
     again = client.post(
-        "/api/runs/", {"project": "ml", "pipeline": "greeting", "stack": "prod"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+        "/api/runs/",
+        {"project": "ml", "pipeline": "greeting", "stack": "prod"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k1",
     )
     assert again.status_code == 403
     assert error(again)["message"] == NOT_GRANTED
@@ -151,9 +157,7 @@ def test_the_admin_retry_action_says_why_it_refuses(client, ready, prod):
     failed = failed_run(ready, prod)
     prod.projects.remove(ready)
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
-    response = client.post(
-        "/admin/runs/run/", {"action": "retry_runs", "_selected_action": [failed.pk]}, follow=True
-    )
+    response = client.post("/admin/runs/run/", {"action": "retry_runs", "_selected_action": [failed.pk]}, follow=True)
     assert [m.message for m in response.context["messages"]] == [f"stack: {NOT_GRANTED}"]
     assert Run.objects.count() == 1
 

@@ -85,7 +85,9 @@ def test_validate_and_to_dict_follow_the_seed(monkeypatch):
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "google.cloud.aiplatform" else real_find_spec(name, *a)
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "google.cloud.aiplatform" else real_find_spec(name, *a),
     )
     with pytest.raises(ImportError, match="pip install google-cloud-aiplatform"):
         orchestrator.validate()
@@ -114,7 +116,11 @@ def test_worker_pool_spec_from_resources_and_docker_config():
     resources = ResourceConfig(cpu="8", memory="16Gi", gpu="T4", gpu_count=2, disk_size="200Gi")
     docker = DockerConfig(image="step-image", env_vars={"A": "1"}, args=["--verbose"])
     [spec] = orchestrator.worker_pool_specs(resources, docker, env={"FLOWSITE_RUN_ID": "7"})
-    assert spec["machine_spec"] == {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 2}
+    assert spec["machine_spec"] == {
+        "machine_type": "n1-standard-8",
+        "accelerator_type": "NVIDIA_TESLA_T4",
+        "accelerator_count": 2,
+    }
     assert spec["replica_count"] == 1
     assert spec["disk_spec"]["boot_disk_size_gb"] == 200
     container = spec["container_spec"]

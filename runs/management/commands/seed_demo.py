@@ -13,7 +13,6 @@ from runs.registry import sync_pipelines
 from runs.triggering import trigger_run
 from stacks.models import Stack
 
-
 DEMO_PIPELINE = "churn-model"
 
 
@@ -35,7 +34,9 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             self.stdout.write(f"Created the demo admin: sign in as {username!r} with password {password!r}.")
         else:
-            self.stdout.write(f"The demo admin {username!r} exists already (its password was {password!r} when created).")
+            self.stdout.write(
+                f"The demo admin {username!r} exists already (its password was {password!r} when created)."
+            )
         project, _ = Project.objects.get_or_create(
             slug="demo", defaults={"name": "Demo", "description": "Example pipelines to try Flowsite with."}
         )

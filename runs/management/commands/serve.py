@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("address", nargs="?", default="127.0.0.1:8000")
-        parser.add_argument("--no-worker", action="store_true", help="serve the web tier only (no worker, no scheduler)")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="serve the web tier only (no worker, no scheduler)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEVELOPER_PROFILE:

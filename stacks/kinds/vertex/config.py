@@ -27,8 +27,9 @@ class VertexConfig(BaseModel):
         None, description="Private or test Cloud Storage endpoint, https://host or http://host:port (no credentials)."
     )
     credentials: Literal["default", "key", "impersonate"] = Field(
-        "default", description="default: the machine's credentials; key: the service-account key in the secret "
-        "credentials_secret; impersonate: act as impersonate_service_account."
+        "default",
+        description="default: the machine's credentials; key: the service-account key in the secret "
+        "credentials_secret; impersonate: act as impersonate_service_account.",
     )
     credentials_secret: str = Field(
         "GOOGLE_SERVICE_ACCOUNT_KEY", min_length=1, description="The secret holding the key (credentials key)."
@@ -45,11 +46,14 @@ class VertexConfig(BaseModel):
         "in parallel; run: one CustomJob for the whole run, sized to its largest step.",
     )
     scheduling_strategy: Literal["standard", "spot", "flex-start"] = Field(
-        "standard", description="standard: on-demand machines; spot: cheaper, may be preempted; flex-start: "
-        "queued until the machines are free, up to max_wait_seconds."
+        "standard",
+        description="standard: on-demand machines; spot: cheaper, may be preempted; flex-start: "
+        "queued until the machines are free, up to max_wait_seconds.",
     )
     max_wait_seconds: int | None = Field(
-        None, ge=60, le=7 * 24 * 3600,
+        None,
+        ge=60,
+        le=7 * 24 * 3600,
         description="How long a job may wait for capacity before it fails (spot, flex-start).",
     )
     restart_job_on_worker_restart: bool = Field(False, description="Vertex restarts the job if its machine restarts.")

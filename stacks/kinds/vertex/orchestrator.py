@@ -175,7 +175,8 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         if not image:
             raise ValueError("no container image: set the stack's image or DockerConfig.image")
         machine_spec: dict[str, Any] = {
-            "machine_type": self.machine_type if self.machine_type and not resources.machine_type
+            "machine_type": self.machine_type
+            if self.machine_type and not resources.machine_type
             else machine_type_for(resources)
         }
         if resources.gpu and resources.gpu_count:
@@ -193,7 +194,10 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             {
                 "machine_spec": machine_spec,
                 "replica_count": 1,
-                "disk_spec": {"boot_disk_type": "pd-ssd", "boot_disk_size_gb": max(100, parse_bytes(resources.disk_size) // _GIB)},
+                "disk_spec": {
+                    "boot_disk_type": "pd-ssd",
+                    "boot_disk_size_gb": max(100, parse_bytes(resources.disk_size) // _GIB),
+                },
                 "container_spec": container,
             }
         ]
@@ -296,9 +300,11 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         message = self.custom_job(job.display_name, pools, labels, job.timeout_seconds)
         try:
             # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
-            return self._job_client().create_custom_job(
-                parent=self.parent, custom_job=message, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS
-            ).name
+            return (
+                self._job_client()
+                .create_custom_job(parent=self.parent, custom_job=message, retry=None, timeout=SUBMIT_TIMEOUT_SECONDS)
+                .name
+            )
         except (google_errors.InvalidArgument, google_errors.PermissionDenied, google_errors.NotFound,
                 google_errors.FailedPrecondition, google_errors.Unauthenticated) as exc:  # fmt: skip
             raise JobRefused(f"Vertex AI refused the job: {exc.message}") from None
@@ -375,8 +381,10 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         # Our reading of how Vertex says a job lost its machines rather than failed on its own: the
         # google.rpc codes for a stockout or quota (RESOURCE_EXHAUSTED) and for a preempted or lost
         # machine (UNAVAILABLE), or an error that says it was preempted.
-        lost = status == ExecutionStatus.FAILED and bool(job.error) and (
-            job.error.code in _CAPACITY_CODES or "preempt" in error.lower()
+        lost = (
+            status == ExecutionStatus.FAILED
+            and bool(job.error)
+            and (job.error.code in _CAPACITY_CODES or "preempt" in error.lower())
         )
         return JobReport(status=status, state=getattr(state, "name", str(state)), error=error, capacity_lost=lost)
 
