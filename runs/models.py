@@ -183,6 +183,8 @@ class Run(models.Model):
     remote_job_name = models.CharField(max_length=500, blank=True)
     remote_console_url = models.URLField(max_length=1000, blank=True)
     remote_cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Reconcile passes in a row on which the provider refused for good to report the job (reset by an answer).
+    remote_refusals = models.PositiveIntegerField(default=0)
     # The last batch of events its remote runner reported: a batch sent again because its answer was
     # lost is recorded once.
     report_runner = models.CharField(max_length=32, blank=True)

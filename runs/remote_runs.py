@@ -22,11 +22,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import F
 from django.utils import timezone
 
 import flowsite
 from flowsite.engine import ExecutionStatus, ResourceConfig
-from stacks.kinds.protocol import JobGone
+from stacks.kinds.protocol import CancelRefused, JobGone, JobLookupRefused
 from stacks.registry import remote_kinds
 from unitjobs.models import UnitPlan
 
@@ -214,10 +215,31 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     if isinstance(report, JobGone):
         _fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {report}")
         return True
+    if isinstance(report, JobLookupRefused):
+        return _refused(run, report)
     if isinstance(report, Exception):
         logger.warning("run %s: could not read its job's state (%s); asking again next pass", run.pk, report)
         return False
+    if run.remote_refusals:
+        Run.objects.filter(pk=run.pk).update(remote_refusals=0)
     return _apply(run, report, orchestrator)
+
+
+def _refused(run: Run, refusal: JobLookupRefused) -> bool:
+    """Count a refusal that will not heal by itself; after FLOWSITE_RECONCILE_REFUSALS in a row, fail the run
+    saying so, rather than asking every pass for ever while the run shows a state nobody can confirm."""
+    Run.objects.filter(pk=run.pk).update(remote_refusals=F("remote_refusals") + 1)
+    passes = Run.objects.filter(pk=run.pk).values_list("remote_refusals", flat=True).first() or 0
+    limit = settings.FLOWSITE_RECONCILE_REFUSALS
+    if passes < limit:
+        logger.warning("run %s: %s (%d of %d passes before the run fails)", run.pk, refusal, passes, limit)
+        return False
+    return _fail(
+        run,
+        FailureReason.STACK_ERROR,
+        f"{refusal}, on {passes} passes in a row: fix the stack's credentials or permissions, then trigger again "
+        "(the job itself may still be running in Vertex AI)",
+    )
 
 
 def _apply(run: Run, report: Any, orchestrator: Any) -> bool:
@@ -289,9 +311,12 @@ def _send_cancel(run: Run, orchestrator: Any) -> None:
     try:
         orchestrator.stop_run(run.remote_job_name)
         reason = f"cancel sent to Vertex AI job {run.remote_job_name}"
+    except CancelRefused as exc:
+        # The job's state, read next, decides how the run ends.
+        reason = f"the cancel of Vertex AI job {run.remote_job_name} was not taken: {exc}"
     except Exception as exc:
-        # Most often the job had just ended; its state, read next, decides how the run ends.
-        reason = f"Vertex AI refused the cancel: {exc}"
+        logger.exception("run %s: sending the cancel failed", run.pk)
+        reason = f"the cancel could not be sent to Vertex AI job {run.remote_job_name}: {type(exc).__name__}: {exc}"
     RunEvent.objects.create(run=run, old_status=run.status, new_status=run.status, reason=run.sanitize(reason))
 
 

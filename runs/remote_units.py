@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from flowsite.engine import ExecutionStatus
 from flowsite.engine.pipeline import unit_steps
-from stacks.kinds.protocol import JobGone, JobRefused, JobReport, JobSpec
+from stacks.kinds.protocol import CancelRefused, JobGone, JobRefused, JobReport, JobSpec
 from unitjobs.models import LIVE_UNIT_STATES, UnitJob, UnitPlan, UnitState
 
 from . import registry, unit_cache
@@ -377,9 +377,14 @@ def _cancel_live(run: Run, orchestrator: Any, units: list[UnitJob], why: str) ->
         try:
             orchestrator.stop_run(unit.job_name)
             _event(run, f"unit {unit.unit!r}: cancel sent to Vertex AI job {unit.job_name} ({why})")
+        except CancelRefused as exc:
+            # Its state, read next pass, says how the unit ended.
+            _event(run, f"unit {unit.unit!r}: the cancel of {unit.job_name} was not taken: {exc}")
         except Exception as exc:
-            # Most often the job had just ended; its state, read next pass, says how.
-            _event(run, f"unit {unit.unit!r}: Vertex AI refused the cancel of {unit.job_name}: {exc}")
+            logger.exception("run %s: sending the cancel of unit %s failed", run.pk, unit.unit)
+            _event(
+                run, f"unit {unit.unit!r}: the cancel could not be sent to {unit.job_name}: {type(exc).__name__}: {exc}"
+            )
     return UnitJob.objects.filter(run=run, state__in=LIVE_UNIT_STATES).exists()
 
 

@@ -81,6 +81,8 @@ class FakeVertex:
         self.jobs: dict[str, FakeJob] = {}
         # Jobs to lose their machine while running: labels they carry, how many more, code and message.
         self.losses: list[list[Any]] = []
+        # Calls answered with an error instead ("get" a job, "cancel" one): HTTP status and Google's status.
+        self.refusals: dict[str, tuple[int, str]] = {}
         self.requests: list[tuple[str, str]] = []
         self.authorizations: set[str | None] = set()
         self._ids = count(1)
@@ -128,6 +130,14 @@ class FakeVertex:
         UNAVAILABLE) or stocked-out (8, RESOURCE_EXHAUSTED) job does: their command is killed."""
         self.losses.append([labels, times, code, message])
 
+    def refuse(self, call: str, status: int = 403, google_status: str = "PERMISSION_DENIED") -> None:
+        """Answer every `call` ("get" or "cancel" of a job) with this error, as Google does to credentials
+        without the permission (403 PERMISSION_DENIED) or in an outage (503 UNAVAILABLE); `allow` ends it."""
+        self.refusals[call] = (status, google_status)
+
+    def allow(self, call: str) -> None:
+        self.refusals.pop(call, None)
+
     # HTTP
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
@@ -150,6 +160,10 @@ class FakeVertex:
             except ValueError as exc:
                 return self._send(handler, 400, _error(400, str(exc), "INVALID_ARGUMENT"))
         name = f"{parent}/customJobs/{job_id}"
+        refusal = self.refusals.get("cancel" if cancel else "get")
+        if refusal and method in ("GET", "POST"):
+            status, google_status = refusal
+            return self._send(handler, status, _error(status, f"refused {method} {name}", google_status))
         job = self.jobs.get(name)
         if job is None:
             return self._send(handler, 404, _error(404, f"CustomJob {name} not found", "NOT_FOUND"))

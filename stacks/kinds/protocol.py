@@ -22,6 +22,15 @@ class JobGone(JobLookupError):
     """The provider says the job does not exist."""
 
 
+class JobLookupRefused(JobLookupError):
+    """The provider refuses to say, and will go on refusing until someone changes the stack (no permission,
+    credentials it rejects, a request it calls invalid): asking again every pass heals nothing."""
+
+
+class CancelRefused(Exception):
+    """The provider did not take a cancel; the message says why (the job had ended, no permission...)."""
+
+
 class JobRefused(Exception):
     """The provider refused to create the job for good (a bad machine type, no permission): sending the
     same request again would be refused again."""

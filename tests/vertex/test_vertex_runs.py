@@ -98,8 +98,59 @@ def test_a_cancel_that_comes_after_the_job_finished_keeps_the_jobs_outcome(verte
     run = reconcile_until(run, lambda r: r.is_finished)
     assert run.status == RunStatus.COMPLETED
     reasons = list(run.events.values_list("reason", flat=True))
-    assert any(reason.startswith("Vertex AI refused the cancel") for reason in reasons)
+    assert any(
+        reason.startswith(f"the cancel of Vertex AI job {run.remote_job_name} was not taken: the job had already ended")
+        for reason in reasons
+    ), reasons
     assert any("the cancel request came too late" in reason for reason in reasons)
+
+
+def test_a_cancel_the_stack_may_not_send_says_so(vertex_project, fake_vertex):
+    run = start(vertex_project, "lingering", mode="python", seconds=30)
+    fake_vertex.refuse("cancel", 403, "PERMISSION_DENIED")
+    Run.objects.get(pk=run.pk).cancel()
+    reconcile_once()
+    reason = run.events.filter(reason__contains="cancel").latest("pk").reason
+    assert reason.startswith(
+        f"the cancel of Vertex AI job {run.remote_job_name} was not taken: the stack may not cancel"
+    )
+    assert "may not cancel the job: PERMISSION_DENIED: " in reason
+    fake_vertex.allow("cancel")
+
+
+def test_a_job_vertex_will_not_report_fails_the_run_after_the_set_number_of_passes(
+    vertex_project, fake_vertex, settings
+):
+    settings.FLOWSITE_RECONCILE_REFUSALS = 3
+    run = start(vertex_project, "lingering", mode="python", seconds=30)
+    fake_vertex.refuse("get", 403, "PERMISSION_DENIED")
+    for passes in (1, 2):
+        reconcile_once()
+        run.refresh_from_db()
+        assert (run.is_finished, run.remote_refusals) == (False, passes)
+    reconcile_once()
+    run.refresh_from_db()
+    assert (run.status, run.failure_reason) == (RunStatus.FAILED, FailureReason.STACK_ERROR)
+    assert run.failure_message.startswith(f"Vertex AI refused to report job {run.remote_job_name}: PERMISSION_DENIED: ")
+    assert "on 3 passes in a row: fix the stack's credentials or permissions" in run.failure_message
+
+
+def test_an_outage_or_an_answer_between_refusals_does_not_count_towards_failing(vertex_project, fake_vertex, settings):
+    settings.FLOWSITE_RECONCILE_REFUSALS = 2
+    run = start(vertex_project, "greeting")
+    fake_vertex.refuse("get", 503, "UNAVAILABLE")  # may heal by itself: asked again, never counted
+    for _ in range(3):
+        reconcile_once()
+    run.refresh_from_db()
+    assert (run.is_finished, run.remote_refusals) == (False, 0)
+    fake_vertex.refuse("get", 403, "PERMISSION_DENIED")
+    reconcile_once()
+    run.refresh_from_db()
+    assert run.remote_refusals == 1
+    fake_vertex.allow("get")  # an answer: the count starts again
+    run = reconcile_until(run, lambda r: r.is_finished)
+    assert run.status == RunStatus.COMPLETED
+    assert run.remote_refusals == 0
 
 
 def test_a_worker_killed_between_submit_and_record_does_not_cause_a_second_job(vertex_project, fake_vertex):

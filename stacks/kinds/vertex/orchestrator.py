@@ -16,7 +16,7 @@ from typing import IO, Any
 from flowsite.engine import DockerConfig, ExecutionStatus, RemoteOrchestrator, ResourceConfig, SubmissionResult
 from flowsite.engine.resources import parse_bytes, parse_cpu
 
-from ..protocol import JobGone, JobLookupError, JobRefused, JobReport, JobSpec
+from ..protocol import CancelRefused, JobGone, JobLookupError, JobLookupRefused, JobRefused, JobReport, JobSpec
 from .states import status_for
 from .storage import StackStorage
 
@@ -373,6 +373,8 @@ class VertexAIOrchestrator(RemoteOrchestrator):
             job = self._job_client().get_custom_job(name=job_id, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
         except google_errors.NotFound as exc:
             raise JobGone(f"Vertex AI has no job {job_id}: {exc.message}") from None
+        except _lasting_refusals() as exc:
+            raise JobLookupRefused(f"Vertex AI refused to report job {job_id}: {_refusal(exc)}") from None
         except Exception as exc:
             raise JobLookupError(f"could not look up {job_id}: {exc}") from None
         state = job.state
@@ -395,8 +397,20 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         return status
 
     def stop_run(self, job_id: str, graceful: bool = True) -> None:
-        """Ask Vertex to cancel the job; it goes CANCELLING, then CANCELLED (or ends on its own first)."""
-        self._job_client().cancel_custom_job(name=job_id, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
+        """Ask Vertex to cancel the job; it goes CANCELLING, then CANCELLED (or ends on its own first).
+        CancelRefused says what Vertex answered instead."""
+        from google.api_core import exceptions as google_errors
+
+        try:
+            self._job_client().cancel_custom_job(name=job_id, retry=None, timeout=LOOKUP_TIMEOUT_SECONDS)
+        except google_errors.NotFound as exc:
+            raise CancelRefused(f"Vertex AI has no job {job_id} ({exc.message})") from None
+        except google_errors.GoogleAPICallError as exc:
+            if _google_status(exc) == "FAILED_PRECONDITION":
+                raise CancelRefused(f"the job had already ended ({exc.message})") from None
+            if isinstance(exc, _lasting_refusals()):
+                raise CancelRefused(f"the stack may not cancel the job: {_refusal(exc)}") from None
+            raise CancelRefused(f"Vertex AI answered {_refusal(exc)}") from None
 
     def find_job(self, labels: dict[str, str]) -> str | None:
         """The job carrying all these labels, if there is one: a job submitted earlier for the same run."""
@@ -418,3 +432,32 @@ def _payload(payload: object) -> str:
 def _label(value: object) -> str:
     """A Vertex label value: lowercase letters, digits, - and _, at most 63 characters."""
     return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]
+
+
+def _lasting_refusals() -> tuple[type[Exception], ...]:
+    """Answers that asking again will not change until someone changes the stack: no permission, credentials
+    Google rejects or cannot find, a request it calls invalid (a wrong project, region or endpoint)."""
+    from google.api_core import exceptions as google_errors
+    from google.auth import exceptions as auth_errors
+
+    # Over REST, Google's answers come as the HTTP classes (Forbidden, Unauthorized, BadRequest), of which the
+    # gRPC ones (PermissionDenied, Unauthenticated, InvalidArgument) are subclasses.
+    return (
+        google_errors.Forbidden, google_errors.Unauthorized, google_errors.BadRequest,
+        auth_errors.DefaultCredentialsError, auth_errors.RefreshError,
+    )  # fmt: skip
+
+
+def _google_status(exc: Exception) -> str:
+    """Google's own status of an error ("FAILED_PRECONDITION"), from gRPC or from a REST answer's body."""
+    code = getattr(exc, "grpc_status_code", None)
+    if code is not None:
+        return code.name
+    try:
+        return exc.response.json()["error"]["status"]  # type: ignore[attr-defined]
+    except Exception:
+        return ""
+
+
+def _refusal(exc: Exception) -> str:
+    return f"{_google_status(exc) or type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
