@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runs.models import Artifact, FailureReason, LogLine, Run, RunStatus, StepStatus
+from runs.local_runner import run_in_process_group
 from runs.recording import load_artifact
 from tests.conftest import ledger_entries
 from tests.timing import within
@@ -162,7 +163,7 @@ def test_a_cancel_between_the_claim_and_the_first_step_runs_no_step(ready, ledge
 
     run = trigger(ready, "arithmetic", n=3, ledger=ledger)
     now = timezone.now()
-    # What execute_run does first; the cancel lands before it hands the run to its stack.
+    # What execute_run does first; the cancel lands before it hands the run to its process.
     assert run.transition(
         (RunStatus.QUEUED,),
         RunStatus.RUNNING,
@@ -172,7 +173,7 @@ def test_a_cancel_between_the_claim_and_the_first_step_runs_no_step(ready, ledge
         worker_pid=os.getpid(),
     )
     Run.objects.get(pk=run.pk).cancel()
-    run.stack.orchestrator().execute(Run.objects.get(pk=run.pk))
+    run_in_process_group(Run.objects.get(pk=run.pk), run.stack.orchestrator().environment())
     run.refresh_from_db()
     assert (run.status, run.failure_reason) == (RunStatus.CANCELLED, FailureReason.CANCELLED)
     assert set(run.steps.values_list("status", flat=True)) == {StepStatus.CANCELLED}
