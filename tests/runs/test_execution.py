@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runs.models import Artifact, FailureReason, LogLine, Run, RunStatus, StepStatus
 from runs.local_runner import run_in_process_group
+from runs.models import Artifact, FailureReason, LogLine, Run, RunStatus, StepStatus
 from runs.recording import load_artifact
 from tests.conftest import ledger_entries
 from tests.timing import within
