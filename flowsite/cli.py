@@ -4,7 +4,8 @@
     python -m flowsite.cli runs trigger churn-model --project demo --param n_customers=900 --wait
 
 Exit codes: 0 done (a waited-for run completed), 1 the run failed or died, 2 bad usage or the server
-refused the request, 3 the run was cancelled, 4 not signed in or not allowed, 5 server unreachable.
+refused the request, 3 the run was cancelled, 4 not signed in or not allowed, 5 server unreachable,
+130 interrupted (Ctrl-C; a waited-for run goes on).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 from flowsite import strict_json
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_REFUSED, EXIT_CANCELLED, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
 FINAL = {"completed": EXIT_OK, "failed": EXIT_RUN_FAILED, "dead": EXIT_RUN_FAILED, "cancelled": EXIT_CANCELLED}
 POLL_SECONDS = 0.5
 DOWNLOAD_BLOCK = 1024 * 1024
@@ -188,14 +190,20 @@ def show_run(run: dict[str, Any], as_json: bool) -> None:
 
 def wait_for(client: Client, run_id: int, quiet: bool) -> dict[str, Any]:
     last = None
-    while True:
-        run = client.call("GET", f"runs/{run_id}/")
-        if run["status"] != last and not quiet:
-            print(f"run {run_id}: {run['status']}", file=sys.stderr)
-            last = run["status"]
-        if run["status"] in FINAL:
-            return run
-        time.sleep(POLL_SECONDS)
+    try:
+        while True:
+            run = client.call("GET", f"runs/{run_id}/")
+            if run["status"] != last and not quiet:
+                print(f"run {run_id}: {run['status']}", file=sys.stderr)
+                last = run["status"]
+            if run["status"] in FINAL:
+                return run
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        # Ctrl-C stops the waiting, not the run: say so, and how to stop the run too.
+        raise CliError(
+            f"stopped waiting; run {run_id} goes on (`flowsite runs cancel {run_id}` stops it)", EXIT_INTERRUPTED
+        ) from None
 
 
 def cmd_pipelines(client: Client, args: argparse.Namespace) -> int:
@@ -576,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         return _fail(str(exc), exc.code)
     except KeyboardInterrupt:
-        return 130
+        return _fail("interrupted", EXIT_INTERRUPTED)
 
 
 def _fail(message: str, code: int) -> int:

@@ -347,7 +347,7 @@ FLOWSITE_RECORDING_DEADLINE = env_float("FLOWSITE_RECORDING_DEADLINE", 120.0, mi
 # How remote runs (Vertex AI) reach this control plane's API, and how often their jobs are checked.
 FLOWSITE_PUBLIC_URL = env_str("FLOWSITE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 FLOWSITE_RECONCILE_SECONDS = env_float("FLOWSITE_RECONCILE_SECONDS", 5.0, minimum=0.1)
-# Passes in a row that Vertex may refuse for good (no permission, rejected credentials) to report a run's
+# Passes in a row that Vertex may refuse for good (no permission, rejected credentials) to report a run's (or a unit's)
 # job before the run fails saying so: such a refusal does not heal by itself.
 FLOWSITE_RECONCILE_REFUSALS = env_int("FLOWSITE_RECONCILE_REFUSALS", 5)
 # How long a queued run may wait since it was last handed to the task broker before the sweeper

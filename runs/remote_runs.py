@@ -169,18 +169,20 @@ def reconcile_once() -> dict[str, int]:
     orchestrators: dict[int, Any] = {}
     for run in runs:
         if run.stack_id not in orchestrators:
-            orchestrators[run.stack_id] = run.stack.orchestrator()
+            orchestrators[run.stack_id] = _orchestrator(run.stack)
     # Jobs are looked up side by side: each lookup is a round trip to Google, the rest is quick.
     with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
         reports = {
             run.pk: pool.submit(_lookup, orchestrators[run.stack_id], run.remote_job_name)
             for run in runs
-            if run.remote_job_name
+            if run.remote_job_name and not isinstance(orchestrators[run.stack_id], Exception)
         }
     planned = set(UnitPlan.objects.filter(run__in=runs).values_list("run_id", flat=True))
     counts = {"runs": len(runs), "ended": 0}
     for run in runs:
         try:
+            if isinstance(orchestrators[run.stack_id], Exception):
+                raise orchestrators[run.stack_id]
             if run.pk in planned:
                 remote_units.advance(run, orchestrators[run.stack_id])
                 counts["ended"] += run.is_finished
@@ -192,6 +194,15 @@ def reconcile_once() -> dict[str, int]:
             # One run's trouble (a bug, the database) must not stop the others being followed.
             logger.exception("reconciling run %s failed; trying again next pass", run.pk)
     return counts
+
+
+def _orchestrator(stack: Any) -> Any:
+    """The stack's orchestrator, or the exception making it raised (say its config was made invalid since its
+    runs began): that stack's runs are passed over this pass, the other stacks' runs still followed."""
+    try:
+        return stack.orchestrator()
+    except Exception as exc:
+        return exc
 
 
 def _lookup(orchestrator: Any, job_name: str) -> Any:

@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from flowsite.engine import ExecutionStatus
 from flowsite.engine.pipeline import unit_steps
-from stacks.kinds.protocol import CancelRefused, JobGone, JobRefused, JobReport, JobSpec
+from stacks.kinds.protocol import CancelRefused, JobGone, JobLookupRefused, JobRefused, JobReport, JobSpec
 from unitjobs.models import LIVE_UNIT_STATES, UnitJob, UnitPlan, UnitState
 
 from . import registry, unit_cache
@@ -129,10 +130,34 @@ def _follow_jobs(run: Run, orchestrator: Any, live: list[UnitJob]) -> None:
             _end_unit(
                 run, unit, UnitState.FAILED, f"its Vertex AI job vanished: {report}", FailureReason.REMOTE_JOB_GONE
             )
+        elif isinstance(report, JobLookupRefused):
+            _refused(run, unit, report)
         elif isinstance(report, Exception):
             logger.warning("run %s unit %s: could not read its job's state (%s)", run.pk, unit.unit, report)
         else:
+            if unit.lookup_refusals:
+                UnitJob.objects.filter(pk=unit.pk).update(lookup_refusals=0)
             _apply(run, orchestrator, unit, report)
+
+
+def _refused(run: Run, unit: UnitJob, refusal: JobLookupRefused) -> None:
+    """Count a refusal that will not heal by itself; after FLOWSITE_RECONCILE_REFUSALS in a row, fail the unit
+    (and so the run) saying so, rather than asking every pass for ever (as runs placed whole do)."""
+    UnitJob.objects.filter(pk=unit.pk).update(lookup_refusals=F("lookup_refusals") + 1)
+    passes = UnitJob.objects.filter(pk=unit.pk).values_list("lookup_refusals", flat=True).first() or 0
+    limit = settings.FLOWSITE_RECONCILE_REFUSALS
+    if passes < limit:
+        logger.warning("run %s unit %s: %s (%d of %d passes before the run fails)", run.pk, unit.unit, refusal,
+                       passes, limit)  # fmt: skip
+        return
+    _end_unit(
+        run,
+        unit,
+        UnitState.FAILED,
+        f"{refusal}, on {passes} passes in a row: fix the stack's credentials or permissions, then trigger again "
+        "(the job itself may still be running in Vertex AI)",
+        FailureReason.STACK_ERROR,
+    )
 
 
 def _lookup(orchestrator: Any, job_name: str) -> JobReport | Exception:

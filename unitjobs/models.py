@@ -54,6 +54,9 @@ class UnitJob(models.Model):
     state = models.CharField(max_length=16, choices=UnitState.choices, default=UnitState.WAITING)
     attempt = models.PositiveIntegerField(default=0, help_text="Jobs submitted for the unit so far.")
     capacity_losses = models.PositiveIntegerField(default=0, help_text="Its jobs lost to preemption or a stockout.")
+    lookup_refusals = models.PositiveIntegerField(
+        default=0, help_text="Passes in a row the provider refused to report its job (no permission, bad credentials)."
+    )
     job_name = models.CharField(max_length=500, blank=True)
     console_url = models.CharField(max_length=1000, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

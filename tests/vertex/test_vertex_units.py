@@ -164,14 +164,19 @@ def test_a_new_stack_is_placed_per_unit_and_one_made_before_keeps_its_single_job
     before = [("unitjobs", "0001_unit_jobs"), ("stacks", "0004_stack_grants")]
     after = [("unitjobs", "0002_existing_vertex_stacks_keep_run_placement")]
     MigrationExecutor(connection).migrate(before)
-    OldStack = MigrationExecutor(connection).loader.project_state(before).apps.get_model("stacks", "Stack")
-    OldStack.objects.create(name="old", kind="vertex", config={"project_id": "p"})
-    OldStack.objects.create(name="chosen", kind="vertex", config={"project_id": "p", "placement": "unit"})
-    OldStack.objects.create(name="here", kind="local", config={})
-    MigrationExecutor(connection).migrate(after)
-    configs = dict(Stack.objects.values_list("name", "config"))
-    assert configs["old"] == {"project_id": "p", "placement": "run"}
-    assert configs["chosen"]["placement"] == "unit" and configs["here"] == {}
+    try:
+        OldStack = MigrationExecutor(connection).loader.project_state(before).apps.get_model("stacks", "Stack")
+        OldStack.objects.create(name="old", kind="vertex", config={"project_id": "p"})
+        OldStack.objects.create(name="chosen", kind="vertex", config={"project_id": "p", "placement": "unit"})
+        OldStack.objects.create(name="here", kind="local", config={})
+        MigrationExecutor(connection).migrate(after)
+        configs = dict(Stack.objects.values_list("name", "config"))
+        assert configs["old"] == {"project_id": "p", "placement": "run"}
+        assert configs["chosen"]["placement"] == "unit" and configs["here"] == {}
+    finally:
+        # Back to the latest schema (later migrations of these apps), which the tests after this one use.
+        latest = MigrationExecutor(connection)
+        latest.migrate(latest.loader.graph.leaf_nodes())
     assert Stack.objects.get(name="old").orchestrator().placement == "run"
 
 
