@@ -19,6 +19,7 @@ def ids(response) -> list[int]:
     return [run["id"] for run in response.json()["results"]]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_an_unchanged_page_is_a_304_and_each_kind_of_change_a_new_page(api, ready, owner, outsider, other_project):
     client = api(owner, auth="token")
     first = trigger(ready, "greeting", user=owner, name="one")

@@ -34,9 +34,10 @@ def times(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from times(item, f"{path}[{index}]")
 
 
+@pytest.mark.django_db(transaction=True)
 def test_every_time_in_a_run_its_events_and_the_runs_list_has_an_offset(api, owner, ready):
     run = execute(trigger(ready, "exploding", user=owner))
-    assert run.status == RunStatus.FAILED
+    assert (run.status, run.failure_message) == (RunStatus.FAILED, "step 'explode' failed: ValueError: bad input")
     client = api(owner)
     documents = {path: client.get(path).json() for path in (
         f"/api/runs/{run.pk}/", f"/api/runs/{run.pk}/events/", "/api/runs/", "/api/pipelines/",

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
+
 from runs.execution import execute_run
 from runs.models import FINAL_RUN_STATES, Run
 from tests.cluster import ROOT, test_database_url
@@ -27,6 +29,9 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "c
 
 def execute(run: Run) -> Run:
     """Claim and execute the run here, in a forked process group, as a worker would."""
+    # The run's process writes on connections of its own: inside the test's open transaction it would wait
+    # on the test's locks until the recording deadline, then fail the run.
+    assert not connection.in_atomic_block, "execute() needs committed rows: mark the test django_db(transaction=True)"
     execute_run(run.pk)
     run.refresh_from_db()
     return run
