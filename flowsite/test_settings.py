@@ -19,7 +19,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Live servers in tests serve static files without a collectstatic first, from the finders; an empty
 # STATIC_ROOT of their own, because whitenoise scans it for every client a test makes, and a
-# collectstatic (make run, manage.py serve) fills the project's with thousands of files.
+# collectstatic (make run, manage.py serve) fills the project's with thousands of files. Whitenoise
+# builds its table of the finders' files for every client too (50 ms, thousands of test clients):
+# autorefresh looks each file up when it is asked for instead. tests/site/test_serve.py checks the
+# production server's static files under the production settings.
 STATIC_ROOT = BASE_DIR / "test-output" / "staticfiles"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
@@ -27,6 +30,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 # Django's live server for tests serves MEDIA_ROOT at MEDIA_URL, which default to the working
 # directory at every path: /flowsite/settings.py would answer with this project's source. Flowsite
 # has no media; an empty folder of its own keeps the live server to what the real one serves.
