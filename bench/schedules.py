@@ -49,19 +49,25 @@ class Process:
     """A manage.py command in a session of its own, logging to the scratch folder; ready once `ready` is logged."""
 
     def __init__(self, command: str, ready: bytes, **env: str) -> None:
+        self.command, self.ready = command, ready
         self.log_path = SCRATCH / f"{command}-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", command], cwd=ROOT, env={**os.environ, **env},
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+
+    def wait_ready(self) -> None:
+        """Started apart, so that the processes come up side by side rather than one after another."""
         try:
-            wait_for(lambda: ready in self.log_path.read_bytes() or self.process.poll() is not None, 60, command)
+            wait_for(
+                lambda: self.ready in self.log_path.read_bytes() or self.process.poll() is not None, 60, self.command
+            )
         except TimeoutError:
             os.killpg(self.process.pid, signal.SIGKILL)
             raise
         if self.process.poll() is not None:
-            raise RuntimeError(f"{command} did not start:\n{self.log_path.read_text()}")
+            raise RuntimeError(f"{self.command} did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
         # The main pid only: signalling qcluster's whole group can deadlock it.
@@ -93,7 +99,7 @@ def main() -> int:
     stack = scratch.prepare()
     project = Project.objects.create(slug="bench", name="Bench")
     vendor = connection.vendor
-    # A deployment's processes, on the scratch database: schedulers first, so that no fire waits for them.
+    # A deployment's processes, on the scratch database, all up before the first schedule exists.
     schedulers: list[Process] = []
     workers: list[Process] = []
     try:
@@ -101,6 +107,8 @@ def main() -> int:
             schedulers.append(Process("scheduler", b"scheduler running"))
             # qcluster says it is running at INFO.
             workers.append(Process("qcluster", b"running.", FLOWSITE_WORKERS="1", LOG_LEVEL="INFO"))
+        for process in schedulers + workers:
+            process.wait_ready()
         started_at = time.monotonic()
         for index in range(args.schedules):
             # Staggered seconds, so that the schedules' fires spread over each period.

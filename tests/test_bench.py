@@ -56,7 +56,7 @@ def test_schedules_benchmark_fires_with_two_schedulers_and_no_doubles(tmp_path):
         f"{database}_schedules_bench" if database.startswith("postgres") else f"sqlite:///{tmp_path / 'bench.sqlite3'}"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bench.schedules", "--fires", "6", "--every", "2"],
+        [sys.executable, "-m", "bench.schedules", "--fires", "4", "--every", "1"],
         cwd=ROOT,
         env={**os.environ, "BENCH_DATABASE_URL": scratch},
         capture_output=True,
@@ -65,8 +65,8 @@ def test_schedules_benchmark_fires_with_two_schedulers_and_no_doubles(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "2 schedule(s) every 2 s, 2 schedulers, 2 workers" in out
-    assert "fire lateness (fire time -> fire and run committed), first 6 fires: p50 " in out
+    assert "2 schedule(s) every 1 s, 2 schedulers, 2 workers" in out
+    assert "fire lateness (fire time -> fire and run committed), first 4 fires: p50 " in out
     assert "doubles: 0 (fire times fired twice 0, runs claimed twice 0, runs without a fire 0)" in out
 
 
