@@ -37,7 +37,7 @@ from flowsite.engine.previews import MAX_PREVIEW_BYTES, preview_bytes
 from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
-from ..models import ACTIVE_RUN_STATES, LogStream, Run, RunStatus, RunToken
+from ..models import ACTIVE_RUN_STATES, LogStream, Run, RunnerReport, RunStatus, RunToken
 from ..recording import ArtifactRow, BatchWriter
 
 MAX_EVENTS = 10_000
@@ -328,14 +328,8 @@ class RemoteReportView(APIView):
             # One report at a time per run (this UPDATE locks its row), so log sequence numbers follow
             # the order of reports.
             Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-            if runner and batch and reported:
-                new_batch = (
-                    Run.objects.filter(pk=run.pk)
-                    .exclude(report_runner=runner, report_batch__gte=batch)
-                    .update(report_runner=runner, report_batch=batch)
-                )
-                if not new_batch:
-                    events = []  # recorded already: the runner sent it again because our answer was lost
+            if runner and batch and reported and not RunnerReport.is_new(run.pk, runner, batch):
+                events = []  # recorded already: the runner sent it again because our answer was lost
             if events:
                 BatchWriter.resume(run.pk, run.stack.secret_values()).write(events)
         status = Run.objects.values_list("status", flat=True).get(pk=run.pk)
