@@ -337,7 +337,8 @@ def _job_spec(run: Run, orchestrator: Any, pipeline: Any, unit: UnitJob, token: 
     }
     name = f"{run.pipeline.name}-{run.pk}-{unit.unit}"
     timeout = unit_timeout(unit_steps(step_or_group))
-    return JobSpec(name, unit_labels(run, unit), env, resources, timeout_seconds=timeout)
+    capacities = tuple(step.capacity for step in unit_steps(step_or_group))
+    return JobSpec(name, unit_labels(run, unit), env, resources, timeout_seconds=timeout, capacities=capacities)
 
 
 def unit_timeout(steps: list[Any]) -> int | None:
