@@ -18,6 +18,14 @@ def is_remote(uri: str, stack: Any) -> bool:
     return uri.startswith("gs://") or _stack_file(uri, stack) is not None
 
 
+def readable_by_jobs(uri: str, stack: Any) -> bool:
+    """Whether the stack's jobs can read this output: only what is under the stack's own artifact_uri. A job
+    sees neither this control plane's database and disk nor, with the stack's service account, surely
+    another stack's bucket."""
+    root = str((stack.config or {}).get("artifact_uri") or "").rstrip("/")
+    return bool(root) and uri.startswith(root + "/")
+
+
 def _stack_file(uri: str, stack: Any) -> Path | None:
     """The file behind a file:// output under the stack's own file:// artifact_uri, or None."""
     root = str((stack.config or {}).get("artifact_uri") or "")

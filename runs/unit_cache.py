@@ -1,7 +1,10 @@
 """The control plane's cache, for units placed on remote jobs.
 
 Keys are the engine's own (`Step.get_cache_key` over a step's inputs and parameters), so a remote unit
-is served from what a local run stored and the other way round. Before a unit is submitted, its steps'
+is served from what a local run stored and the other way round: a local run reads a remote entry's
+output through its stack's own client; a remote unit is served from an entry whose outputs another
+unit's job must read only if they are under the stack's artifact_uri (a job cannot reach this control
+plane's database or disk), and otherwise its job runs. Before a unit is submitted, its steps'
 keys are computed here from their input values; if every step has an entry, the unit is served from
 the cache and no job is submitted. After a unit's job succeeded, each step the runner reported a key
 for (it computes them, and never serves from cache itself) gets an entry pointing at its output.
@@ -23,7 +26,7 @@ from flowsite.engine.pipeline import unit_steps
 from unitjobs.models import UnitJob, UnitState
 
 from .models import Artifact, CacheEntry, Run, RunEvent, StepRun, StepStatus
-from .remote_artifacts import StackArtifacts
+from .remote_artifacts import StackArtifacts, readable_by_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ def serve(run: Run, pipeline: Any, unit: UnitJob) -> bool:
         if not CacheEntry.objects.filter(step=step.name).exists():
             return False
     producers = {output: s.name for s in pipeline.steps for output in s.outputs}
+    consumed = {name for s in pipeline.steps if s.name not in unit.steps for name in s.inputs}
     store = StackArtifacts()
     context = Context(**run.params)
     values: dict[str, Any] = {}
@@ -80,6 +84,11 @@ def serve(run: Run, pipeline: Any, unit: UnitJob) -> bool:
             for artifact in Artifact.objects.filter(run_id=entry.artifact.run_id, step=entry.step).select_related(
                 "run__stack"
             ):
+                if artifact.name in consumed and not readable_by_jobs(artifact.uri, run.stack):
+                    # A later unit's job would be handed an input it cannot read: that costs a job here.
+                    logger.info("run %s unit %s: the cached output %r of run %s is not where the stack's jobs "
+                                "can read it; submitting", run.pk, unit.unit, artifact.name, artifact.run_id)  # fmt: skip
+                    return False
                 values[artifact.name] = _value(artifact, store)
             hits.append((step.name, entry))
     except (OSError, ValueError, pickle.UnpicklingError) as exc:
