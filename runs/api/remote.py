@@ -34,11 +34,11 @@ from flowsite.api_parsers import JSONParser
 from flowsite.engine import ExecutionResult
 from flowsite.engine.metrics import MAX_STEP_INDEX, MetricError, checked_metric
 from flowsite.engine.previews import MAX_PREVIEW_BYTES, preview_bytes
-from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
 from ..models import ACTIVE_RUN_STATES, LogStream, Run, RunnerReport, RunStatus, RunToken
 from ..recording import ArtifactRow, BatchWriter
+from ..remote_artifacts import run_artifact_prefix
 
 MAX_EVENTS = 10_000
 # Bounds of the integer columns a report fills, so an absurd number is a 400 and not a database error.
@@ -195,14 +195,6 @@ class RemoteRunSerializer(serializers.Serializer):
 class ReplySerializer(serializers.Serializer):
     stop = serializers.BooleanField(help_text="True once the run is being cancelled: stop the steps.")
     status = serializers.CharField()
-
-
-def run_artifact_prefix(run: Run) -> str:
-    """Where the run's runner writes its outputs (flowsite.remote.UriArtifactStore): its own prefix only."""
-    root = str((run.stack.config or {}).get("artifact_uri") or "").rstrip("/")
-    if not root:
-        return ""
-    return f"{root}/{safe_segment(run.project.slug)}/{safe_segment(str(run.pk))}/"
 
 
 def _under(uri: str, prefix: str) -> bool:

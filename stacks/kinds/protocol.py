@@ -99,5 +99,8 @@ class RemoteEngine(Protocol):
     def read_artifact(self, uri: str) -> bytes:
         """The bytes of an output a job wrote; FileNotFoundError if gone."""
 
+    def write_artifact(self, uri: str, data: bytes) -> None:
+        """Store bytes under the stack's artifact_uri, for its jobs to read (a local output a unit is served)."""
+
     def delete_artifact(self, uri: str) -> None:
         """Delete an output a job wrote; one already gone is no error."""

@@ -60,21 +60,28 @@ def test_a_local_run_is_served_from_the_outputs_units_stored_in_the_stacks_bucke
     assert len(fake_vertex.jobs) == 5
 
 
-def test_a_unit_is_served_from_a_local_runs_outputs_only_where_no_job_must_read_them(
-    vertex_stack, local_stack, vertex_project, fake_vertex
+def test_a_unit_is_served_from_a_local_runs_outputs_copied_where_the_next_units_jobs_read_them(
+    vertex_stack, local_stack, vertex_project, fake_vertex, fake_gcs
 ):
-    vertex_stack.config = {**vertex_stack.config, "placement": "unit"}
+    vertex_stack.config = {**vertex_stack.config, "placement": "unit", "artifact_uri": "gs://team-bucket/flowsite",
+                           "storage_endpoint": fake_gcs.url}  # fmt: skip
     vertex_stack.save()
     here = run_on(vertex_project, local_stack)
     assert here.steps.get(name="sow").output_artifact.uri.startswith("inline:"), "kept in the database"
 
-    # The outer branches read a changed parameter and run; what they read from sow and the middle group must
-    # be where their jobs and the join's can reach it, so those run too. The join, which no job reads
-    # from, and whose inputs come out the same, is served from the local run.
+    # The outer branches read a changed parameter and run as jobs. What they read from sow, and the join
+    # from the middle group, comes from the local run, copied into this run's prefix of the stack's
+    # bucket, where their jobs read it; the join's inputs come out the same, so it is served too.
     remote = run_on(vertex_project, vertex_stack, fail_branch="none")
     statuses = dict(remote.steps.values_list("name", "status"))
-    assert statuses == {"sow": "completed", "go_left": "completed", "middle_first": "completed",
-                        "middle_second": "completed", "go_right": "completed", "join": "cached"}  # fmt: skip
+    assert statuses == {"sow": "cached", "go_left": "completed", "middle_first": "cached",
+                        "middle_second": "cached", "go_right": "completed", "join": "cached"}  # fmt: skip
+    assert len(fake_vertex.jobs) == 2
     assert remote.steps.get(name="join").output_artifact.run_id == here.pk
-    assert len(fake_vertex.jobs) == 4
-    assert not LogLine.objects.filter(run=remote, text__contains="cannot read an input").exists()
+    prefix = f"gs://team-bucket/flowsite/remote/{remote.pk}/"
+    assert sorted(remote.artifacts.values_list("step", "name", "uri")) == [
+        ("go_left", "left", f"{prefix}go_left/left.pkl"), ("go_right", "right", f"{prefix}go_right/right.pkl"),
+        ("middle_second", "middle", f"{prefix}middle_second/middle.pkl"), ("sow", "seed", f"{prefix}sow/seed.pkl"),
+    ]  # fmt: skip
+    assert sorted(fake_gcs.uris()) == sorted(remote.artifacts.values_list("uri", flat=True))
+    assert LogLine.objects.filter(run=here, text="total 3331").exists()

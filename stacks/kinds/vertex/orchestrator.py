@@ -338,6 +338,9 @@ class VertexAIOrchestrator(RemoteOrchestrator):
     def read_artifact(self, uri: str) -> bytes:
         return self.storage.read(uri)
 
+    def write_artifact(self, uri: str, data: bytes) -> None:
+        self.storage.write(uri, data)
+
     def delete_artifact(self, uri: str) -> None:
         self.storage.delete(uri)
 
