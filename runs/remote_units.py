@@ -473,7 +473,7 @@ def _stop_after(run: Run, orchestrator: Any, units: list[UnitJob], failed: UnitJ
 
 def orphaned_units() -> Any:
     """Units whose run has ended but which may still have a job, or may still get one: the run ended through
-    a path other than this driver (a reconcile pass that failed it, a stack error, an operator, the reaper)."""
+    a path other than this driver (a reconcile pass that failed it, a stack error, an operator)."""
     return UnitJob.objects.filter(
         run__status__in=FINAL_RUN_STATES, state__in=[*LIVE_UNIT_STATES, UnitState.WAITING]
     ).select_related("run", "run__stack")

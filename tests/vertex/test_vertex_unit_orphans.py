@@ -1,5 +1,5 @@
 """A run placed per unit that ends through any path but its unit driver (a reconcile pass that fails it, a
-stack error, an operator, the reaper) has every job still live cancelled, each confirmed: none runs on, billed.
+stack error, an operator declaring it dead) has every job still live cancelled, each confirmed: none runs on, billed.
 """
 
 from __future__ import annotations
