@@ -516,11 +516,12 @@ def _stop_orphans_of(run: Run, orchestrator: Any, units: list[UnitJob]) -> int:
         elif unit.move(UnitState.NOT_RUN, (UnitState.SUBMITTING,), claimed_at=None, ended_at=timezone.now()):
             _event(run, f"unit {unit.unit!r}: its submission was lost, and {why}: not run")
     with_jobs = [u for u in units if u.job_name and u.state in LIVE_UNIT_STATES]
-    with ThreadPoolExecutor(max_workers=min(SUBMIT_THREADS, len(with_jobs) or 1)) as pool:
-        reports = list(pool.map(lambda unit: _lookup(orchestrator, unit.job_name), with_jobs))
-    for unit, report in zip(with_jobs, reports):
-        _settle_orphan(run, unit, report, why)
-    _cancel_live(run, orchestrator, [u for u in with_jobs if u.state in LIVE_UNIT_STATES], why)
+    if with_jobs:
+        with ThreadPoolExecutor(max_workers=min(SUBMIT_THREADS, len(with_jobs))) as pool:
+            reports = list(pool.map(lambda unit: _lookup(orchestrator, unit.job_name), with_jobs))
+        for unit, report in zip(with_jobs, reports):
+            _settle_orphan(run, unit, report, why)
+        _cancel_live(run, orchestrator, [u for u in with_jobs if u.state in LIVE_UNIT_STATES], why)
     return UnitJob.objects.filter(run=run, state__in=LIVE_UNIT_STATES).count()
 
 

@@ -74,3 +74,23 @@ def test_a_unit_submitted_again_has_a_new_runner_whose_batches_land(unit_stack, 
     send(client, run, again, 1, "go_left", "second attempt")
     texts = list(LogLine.objects.filter(run=run).order_by("seq").values_list("text", flat=True))
     assert texts == ["first attempt", "lost its machine", "second attempt"]
+
+
+def test_a_run_reporting_at_the_upgrade_keeps_its_runners_last_batch(unit_stack, vertex_project):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    client, run = planned_run(vertex_project)
+    before = [("runs", "0015_run_remote_refusals")]
+    MigrationExecutor(connection).migrate(before)
+    try:
+        OldRun = MigrationExecutor(connection).loader.project_state(before).apps.get_model("runs", "Run")
+        OldRun.objects.filter(pk=run.pk).update(report_runner=LEFT, report_batch=3)
+    finally:
+        latest = MigrationExecutor(connection)
+        latest.migrate(latest.loader.graph.leaf_nodes())
+    assert dict(RunnerReport.objects.filter(run=run).values_list("runner", "batch")) == {LEFT: 3}
+    # Its batch 3, sent again after the upgrade because the answer was lost, is not recorded twice.
+    send(client, run, LEFT, 3, "go_left", "already recorded", start=True)
+    send(client, run, LEFT, 4, "go_left", "new")
+    assert list(LogLine.objects.filter(run=run).values_list("text", flat=True)) == ["new"]
