@@ -237,7 +237,7 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
         _fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {report}")
         return True
     if isinstance(report, JobLookupRefused):
-        return _refused(run, report)
+        return _refused(run, orchestrator, report)
     if isinstance(report, Exception):
         logger.warning("run %s: could not read its job's state (%s); asking again next pass", run.pk, report)
         return False
@@ -246,7 +246,7 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     return _apply(run, report, orchestrator)
 
 
-def _refused(run: Run, refusal: JobLookupRefused) -> bool:
+def _refused(run: Run, orchestrator: Any, refusal: JobLookupRefused) -> bool:
     """Count a refusal that will not heal by itself; after FLOWSITE_RECONCILE_REFUSALS in a row, fail the run
     saying so, rather than asking every pass for ever while the run shows a state nobody can confirm."""
     Run.objects.filter(pk=run.pk).update(remote_refusals=F("remote_refusals") + 1)
@@ -255,6 +255,8 @@ def _refused(run: Run, refusal: JobLookupRefused) -> bool:
     if passes < limit:
         logger.warning("run %s: %s (%d of %d passes before the run fails)", run.pk, refusal, passes, limit)
         return False
+    # Its job may run on, billed: ask once for a cancel, which the same refusal may well refuse too.
+    _send_cancel(run, orchestrator)
     return _fail(
         run,
         FailureReason.STACK_ERROR,
