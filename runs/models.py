@@ -185,10 +185,6 @@ class Run(models.Model):
     remote_cancel_requested_at = models.DateTimeField(null=True, blank=True)
     # Reconcile passes in a row on which the provider refused for good to report the job (reset by an answer).
     remote_refusals = models.PositiveIntegerField(default=0)
-    # The last batch of events its remote runner reported: a batch sent again because its answer was
-    # lost is recorded once.
-    report_runner = models.CharField(max_length=32, blank=True)
-    report_batch = models.PositiveBigIntegerField(default=0)
     # Names the run outside this database (a remote job's labels): unlike the pk, never reused,
     # not after a database reset, not by another control plane.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -395,6 +391,33 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+
+class RunnerReport(models.Model):
+    """The last batch of events each remote runner of a run reported: a batch sent again because its answer
+    was lost is recorded once. Kept per runner, not per run: a run placed per unit has a runner per job,
+    each numbering its own batches from 1, and their reports interleave."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="runner_reports")
+    runner = models.CharField(max_length=32)
+    batch = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "runner"], name="one_report_cursor_per_runner")]
+
+    def __str__(self) -> str:
+        return f"runner {self.runner} of run {self.run_id}: batch {self.batch}"
+
+    @classmethod
+    def is_new(cls, run_id: int, runner: str, batch: int) -> bool:
+        """Note the runner's batch; False if the runner reported it (or a later one) before. Called with
+        the run's row locked, which holds the run's reports one at a time."""
+        if cls.objects.filter(run_id=run_id, runner=runner, batch__lt=batch).update(batch=batch):
+            return True
+        if cls.objects.filter(run_id=run_id, runner=runner).exists():
+            return False
+        cls.objects.create(run_id=run_id, runner=runner, batch=batch)
+        return True
 
 
 class RunEvent(models.Model):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -647,37 +647,51 @@ class RunCacheStore:
         # Each step's declared outputs: a step with several stores one artifact per output.
         self.outputs = outputs
         self._written: dict[str, Any] = {}
+        self._remote: Any = None
 
     def get(self, key: str) -> Any:
         if key in self._written:
             return self._written[key]
         if not self.lookups:
             return None
-        row = (
-            CacheEntry.objects.filter(key=key)
-            .values_list("artifact_id", "artifact__run_id", "step", "artifact__uri", "artifact__data")
-            .first()
-        )
-        if row is None:
+        entry = CacheEntry.objects.filter(key=key).select_related("artifact__run__stack").first()
+        if entry is None:
             return None
-        artifact_id, run_id, step, uri, data = row
+        artifact = entry.artifact
         try:
-            value = self._stored_outputs(run_id, step) or load_artifact(uri, data)
-        except (OSError, ValueError, pickle.UnpicklingError):
-            logger.warning("cache entry %s points at an unreadable artifact %s; running the step", key[:12], uri)
+            value = self._stored_outputs(artifact.run, entry.step) or self._load(
+                artifact.uri, artifact.data, artifact.run
+            )
+        except DatabaseError:
+            raise  # the recorder's own trouble, handled as such (replayed, or the run's recording lost)
+        except Exception as exc:
+            # Any failure to read (a file gone, a bucket this worker may not read, Google unreachable) costs
+            # the step a run, never a wrong result; what it was is logged.
+            logger.warning("cache entry %s points at an unreadable artifact %s (%s: %s); running the step",
+                           key[:12], artifact.uri, type(exc).__name__, exc)  # fmt: skip
             return None
+        artifact_id = artifact.pk
         # The step served from cache then links the artifact it was served, and so the run that made it.
         self.recorder.writer.cached_artifacts[key] = artifact_id
         return value
 
-    def _stored_outputs(self, run_id: int, step: str) -> dict[str, Any] | None:
+    def _stored_outputs(self, run: Run, step: str) -> dict[str, Any] | None:
         """A step with several outputs, as the run that made them stored them: one artifact each, given
         back by name (which the engine hands on as it would the step's own result)."""
         names = self.outputs.get(step, [])
         if len(names) < 2:
             return None
-        stored = Artifact.objects.filter(run_id=run_id, step=step, name__in=names).values_list("name", "uri", "data")
-        return {name: load_artifact(uri, data) for name, uri, data in stored} or None
+        stored = Artifact.objects.filter(run=run, step=step, name__in=names).values_list("name", "uri", "data")
+        return {name: self._load(uri, data, run) for name, uri, data in stored} or None
+
+    def _load(self, uri: str, data: bytes | None, run: Run) -> Any:
+        """An entry's output wherever its run stored it: here, or under a remote stack's artifact_uri, read
+        with that stack's own client (a remote unit's entry serves a local run)."""
+        from .remote_artifacts import StackArtifacts
+
+        if self._remote is None:
+            self._remote = StackArtifacts()
+        return self._remote.value(uri, bytes(data) if data is not None else None, run.stack)
 
     def set_value(self, key: str, value: Any, step_name: str, code_hash: str) -> None:
         uri = self.artifacts.last_uri.get(step_name)

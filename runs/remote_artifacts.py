@@ -11,11 +11,29 @@ import pickle
 from pathlib import Path
 from typing import IO, Any
 
-from .recording import load_artifact
+from flowsite.engine.stores import safe_segment
+
+from .recording import load_artifact, path_of
 
 
 def is_remote(uri: str, stack: Any) -> bool:
     return uri.startswith("gs://") or _stack_file(uri, stack) is not None
+
+
+def run_artifact_prefix(run: Any) -> str:
+    """Where the run's runner writes its outputs (flowsite.remote.UriArtifactStore): its own prefix only."""
+    root = str((run.stack.config or {}).get("artifact_uri") or "").rstrip("/")
+    if not root:
+        return ""
+    return f"{root}/{safe_segment(run.project.slug)}/{safe_segment(str(run.pk))}/"
+
+
+def readable_by_jobs(uri: str, stack: Any) -> bool:
+    """Whether the stack's jobs can read this output: only what is under the stack's own artifact_uri. A job
+    sees neither this control plane's database and disk nor, with the stack's service account, surely
+    another stack's bucket."""
+    root = str((stack.config or {}).get("artifact_uri") or "").rstrip("/")
+    return bool(root) and uri.startswith(root + "/")
 
 
 def _stack_file(uri: str, stack: Any) -> Path | None:
@@ -46,6 +64,28 @@ class StackArtifacts:
         if uri.startswith("gs://"):
             return self.orchestrator(stack).open_artifact(uri)
         raise ValueError(f"{uri!r} is not an output of stack {stack.name!r}")
+
+    def payload(self, uri: str, data: bytes | None, stack: Any) -> bytes:
+        """An artifact's stored bytes (its pickle), wherever it was stored."""
+        if data is not None:
+            return data
+        if not is_remote(uri, stack):
+            return path_of(uri).read_bytes()
+        with self.open(uri, stack) as stream:
+            return stream.read()
+
+    def write(self, uri: str, payload: bytes, stack: Any) -> None:
+        """Store bytes as an output of the stack's jobs, where its jobs can read it."""
+        path = _stack_file(uri, stack)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_bytes(payload)
+            partial.replace(path)
+        elif uri.startswith("gs://"):
+            self.orchestrator(stack).write_artifact(uri, payload)
+        else:
+            raise ValueError(f"{uri!r} is not under stack {stack.name!r}'s artifact_uri")
 
     def value(self, uri: str, data: bytes | None, stack: Any) -> Any:
         """The object an artifact holds, wherever it was stored."""

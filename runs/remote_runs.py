@@ -143,7 +143,8 @@ def active_remote_runs() -> Any:
 
 
 def reconcile_loop(max_seconds: float | None = None) -> int:
-    """Reconcile every few seconds while remote runs are active; one loop at a time (a lease)."""
+    """Reconcile every few seconds while remote runs are active, or units of ended runs are still live;
+    one loop at a time (a lease)."""
     interval = settings.FLOWSITE_RECONCILE_SECONDS
     holder = f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else 3600)
@@ -151,7 +152,7 @@ def reconcile_loop(max_seconds: float | None = None) -> int:
     while time.monotonic() < deadline:
         if not Lease.acquire(LOOP_LEASE, holder, seconds=interval * 6):
             return passes
-        if not active_remote_runs().exists():
+        if not active_remote_runs().exists() and not remote_units.orphaned_units().exists():
             break
         reconcile_once()
         passes += 1
@@ -164,7 +165,8 @@ def reconcile_loop(max_seconds: float | None = None) -> int:
 
 
 def reconcile_once() -> dict[str, int]:
-    """One pass over every active remote run; returns how many runs it looked at and how many ended."""
+    """One pass over every active remote run, then over the units left live by runs that ended; returns how
+    many runs it looked at, how many ended, and how many units of ended runs are still live."""
     runs = list(active_remote_runs())
     orchestrators: dict[int, Any] = {}
     for run in runs:
@@ -193,6 +195,14 @@ def reconcile_once() -> dict[str, int]:
         except Exception:
             # One run's trouble (a bug, the database) must not stop the others being followed.
             logger.exception("reconciling run %s failed; trying again next pass", run.pk)
+
+    def orchestrator_for(stack: Any) -> Any:
+        if stack.pk not in orchestrators:
+            orchestrators[stack.pk] = _orchestrator(stack)
+        return orchestrators[stack.pk]
+
+    # After the runs: a run this pass failed has its live units cancelled in the same pass.
+    counts["orphans"] = remote_units.stop_orphans(orchestrator_for)
     return counts
 
 
@@ -227,7 +237,7 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
         _fail(run, FailureReason.REMOTE_JOB_GONE, f"the job vanished: {report}")
         return True
     if isinstance(report, JobLookupRefused):
-        return _refused(run, report)
+        return _refused(run, orchestrator, report)
     if isinstance(report, Exception):
         logger.warning("run %s: could not read its job's state (%s); asking again next pass", run.pk, report)
         return False
@@ -236,7 +246,7 @@ def reconcile_run(run: Run, orchestrator: Any, report: Any = None) -> bool:
     return _apply(run, report, orchestrator)
 
 
-def _refused(run: Run, refusal: JobLookupRefused) -> bool:
+def _refused(run: Run, orchestrator: Any, refusal: JobLookupRefused) -> bool:
     """Count a refusal that will not heal by itself; after FLOWSITE_RECONCILE_REFUSALS in a row, fail the run
     saying so, rather than asking every pass for ever while the run shows a state nobody can confirm."""
     Run.objects.filter(pk=run.pk).update(remote_refusals=F("remote_refusals") + 1)
@@ -245,6 +255,8 @@ def _refused(run: Run, refusal: JobLookupRefused) -> bool:
     if passes < limit:
         logger.warning("run %s: %s (%d of %d passes before the run fails)", run.pk, refusal, passes, limit)
         return False
+    # Its job may run on, billed: ask once for a cancel, which the same refusal may well refuse too.
+    _send_cancel(run, orchestrator)
     return _fail(
         run,
         FailureReason.STACK_ERROR,

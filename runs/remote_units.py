@@ -32,7 +32,17 @@ from unitjobs.models import LIVE_UNIT_STATES, UnitJob, UnitPlan, UnitState
 
 from . import registry, unit_cache
 from .finishing import fail, finish_cancelled
-from .models import ACTIVE_RUN_STATES, FailureReason, Run, RunEvent, RunStatus, RunToken, StepRun, StepStatus
+from .models import (
+    ACTIVE_RUN_STATES,
+    FINAL_RUN_STATES,
+    FailureReason,
+    Run,
+    RunEvent,
+    RunStatus,
+    RunToken,
+    StepRun,
+    StepStatus,
+)  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +141,7 @@ def _follow_jobs(run: Run, orchestrator: Any, live: list[UnitJob]) -> None:
                 run, unit, UnitState.FAILED, f"its Vertex AI job vanished: {report}", FailureReason.REMOTE_JOB_GONE
             )
         elif isinstance(report, JobLookupRefused):
-            _refused(run, unit, report)
+            _refused(run, orchestrator, unit, report)
         elif isinstance(report, Exception):
             logger.warning("run %s unit %s: could not read its job's state (%s)", run.pk, unit.unit, report)
         else:
@@ -140,7 +150,7 @@ def _follow_jobs(run: Run, orchestrator: Any, live: list[UnitJob]) -> None:
             _apply(run, orchestrator, unit, report)
 
 
-def _refused(run: Run, unit: UnitJob, refusal: JobLookupRefused) -> None:
+def _refused(run: Run, orchestrator: Any, unit: UnitJob, refusal: JobLookupRefused) -> None:
     """Count a refusal that will not heal by itself; after FLOWSITE_RECONCILE_REFUSALS in a row, fail the unit
     (and so the run) saying so, rather than asking every pass for ever (as runs placed whole do)."""
     UnitJob.objects.filter(pk=unit.pk).update(lookup_refusals=F("lookup_refusals") + 1)
@@ -158,6 +168,8 @@ def _refused(run: Run, unit: UnitJob, refusal: JobLookupRefused) -> None:
         "(the job itself may still be running in Vertex AI)",
         FailureReason.STACK_ERROR,
     )
+    # Its job may run on, billed: ask once for a cancel, which the same refusal may well refuse too.
+    _send_cancel(run, orchestrator, unit, "Vertex AI would not report its state")
 
 
 def _lookup(orchestrator: Any, job_name: str) -> JobReport | Exception:
@@ -325,7 +337,8 @@ def _job_spec(run: Run, orchestrator: Any, pipeline: Any, unit: UnitJob, token: 
     }
     name = f"{run.pipeline.name}-{run.pk}-{unit.unit}"
     timeout = unit_timeout(unit_steps(step_or_group))
-    return JobSpec(name, unit_labels(run, unit), env, resources, timeout_seconds=timeout)
+    capacities = tuple(step.capacity for step in unit_steps(step_or_group))
+    return JobSpec(name, unit_labels(run, unit), env, resources, timeout_seconds=timeout, capacities=capacities)
 
 
 def unit_timeout(steps: list[Any]) -> int | None:
@@ -393,24 +406,28 @@ def _not_run(units: list[UnitJob]) -> None:
 def _cancel_live(run: Run, orchestrator: Any, units: list[UnitJob], why: str) -> bool:
     """Ask Vertex to cancel each live job, once each; True while any unit is still live."""
     for unit in units:
-        if unit.state not in LIVE_UNIT_STATES or not unit.job_name or unit.cancel_requested_at is not None:
-            continue
-        if not UnitJob.objects.filter(pk=unit.pk, cancel_requested_at__isnull=True).update(
-            cancel_requested_at=timezone.now()
-        ):
-            continue
-        try:
-            orchestrator.stop_run(unit.job_name)
-            _event(run, f"unit {unit.unit!r}: cancel sent to Vertex AI job {unit.job_name} ({why})")
-        except CancelRefused as exc:
-            # Its state, read next pass, says how the unit ended.
-            _event(run, f"unit {unit.unit!r}: the cancel of {unit.job_name} was not taken: {exc}")
-        except Exception as exc:
-            logger.exception("run %s: sending the cancel of unit %s failed", run.pk, unit.unit)
-            _event(
-                run, f"unit {unit.unit!r}: the cancel could not be sent to {unit.job_name}: {type(exc).__name__}: {exc}"
-            )
+        if unit.state in LIVE_UNIT_STATES:
+            _send_cancel(run, orchestrator, unit, why)
     return UnitJob.objects.filter(run=run, state__in=LIVE_UNIT_STATES).exists()
+
+
+def _send_cancel(run: Run, orchestrator: Any, unit: UnitJob, why: str) -> None:
+    """Ask the provider to cancel the unit's job, once for the unit's job however often this is called."""
+    if not unit.job_name or unit.cancel_requested_at is not None:
+        return
+    if not UnitJob.objects.filter(pk=unit.pk, job_name=unit.job_name, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=timezone.now()
+    ):
+        return
+    try:
+        orchestrator.stop_run(unit.job_name)
+        _event(run, f"unit {unit.unit!r}: cancel sent to Vertex AI job {unit.job_name} ({why})")
+    except CancelRefused as exc:
+        # Its state, read next pass, says how the unit ended.
+        _event(run, f"unit {unit.unit!r}: the cancel of {unit.job_name} was not taken: {exc}")
+    except Exception as exc:
+        logger.exception("run %s: sending the cancel of unit %s failed", run.pk, unit.unit)
+        _event(run, f"unit {unit.unit!r}: the cancel could not be sent to {unit.job_name}: {type(exc).__name__}: {exc}")
 
 
 def _cancel(run: Run, orchestrator: Any, units: list[UnitJob]) -> str:
@@ -449,6 +466,88 @@ def _stop_after(run: Run, orchestrator: Any, units: list[UnitJob], failed: UnitJ
                 )  # fmt: skip
         fail(run, reason, message)
     return "failed"
+
+
+# Units of runs that ended elsewhere
+
+
+def orphaned_units() -> Any:
+    """Units whose run has ended but which may still have a job, or may still get one: the run ended through
+    a path other than this driver (a reconcile pass that failed it, a stack error, an operator)."""
+    return UnitJob.objects.filter(
+        run__status__in=FINAL_RUN_STATES, state__in=[*LIVE_UNIT_STATES, UnitState.WAITING]
+    ).select_related("run", "run__stack")
+
+
+def stop_orphans(orchestrator_for: Any) -> int:
+    """Cancel every job still live of a run that has ended, and follow each until Vertex confirms it ended,
+    whichever way the run ended: the one place that makes sure no unit of an ended run runs on, billed.
+    `orchestrator_for(stack)` gives a stack's orchestrator, or the exception making it raised. Returns how
+    many units are still live."""
+    live = 0
+    by_run: dict[int, list[UnitJob]] = {}
+    for unit in orphaned_units():
+        by_run.setdefault(unit.run_id, []).append(unit)
+    for units in by_run.values():
+        run = units[0].run
+        orchestrator = orchestrator_for(run.stack)
+        try:
+            if isinstance(orchestrator, Exception):
+                raise orchestrator
+            live += _stop_orphans_of(run, orchestrator, units)
+        except Exception:
+            logger.exception("run %s: stopping the units left live after it ended failed; trying again next pass",
+                             run.pk)  # fmt: skip
+            live += 1
+    return live
+
+
+def _stop_orphans_of(run: Run, orchestrator: Any, units: list[UnitJob]) -> int:
+    why = f"the run ended {run.status}"
+    _not_run(units)
+    stale = timezone.now() - timedelta(seconds=SUBMIT_LEASE_SECONDS)
+    for unit in units:
+        if unit.state != UnitState.SUBMITTING or unit.job_name or (unit.claimed_at and unit.claimed_at > stale):
+            continue
+        # Its submitter went quiet: a job it made must be found to be cancelled; without one, nothing will run.
+        job_name = orchestrator.find_job(unit_labels(run, unit))
+        if job_name is not None:
+            _record_job(run, orchestrator, unit, job_name, "found after its submitter stopped:")
+        elif unit.move(UnitState.NOT_RUN, (UnitState.SUBMITTING,), claimed_at=None, ended_at=timezone.now()):
+            _event(run, f"unit {unit.unit!r}: its submission was lost, and {why}: not run")
+    with_jobs = [u for u in units if u.job_name and u.state in LIVE_UNIT_STATES]
+    if with_jobs:
+        with ThreadPoolExecutor(max_workers=min(SUBMIT_THREADS, len(with_jobs))) as pool:
+            reports = list(pool.map(lambda unit: _lookup(orchestrator, unit.job_name), with_jobs))
+        for unit, report in zip(with_jobs, reports):
+            _settle_orphan(run, unit, report, why)
+        _cancel_live(run, orchestrator, [u for u in with_jobs if u.state in LIVE_UNIT_STATES], why)
+    return UnitJob.objects.filter(run=run, state__in=LIVE_UNIT_STATES).count()
+
+
+def _settle_orphan(run: Run, unit: UnitJob, report: JobReport | Exception, why: str) -> None:
+    """Move a unit of an ended run to the end its job reached; never submitted again (not even after a
+    lost capacity), and never counted into the run, whose end is written."""
+    after = f"after {why}"
+    if isinstance(report, JobGone):
+        _end_unit(run, unit, UnitState.FAILED, f"its Vertex AI job vanished {after}: {report}",
+                  FailureReason.REMOTE_JOB_GONE)  # fmt: skip
+    elif isinstance(report, JobLookupRefused):
+        UnitJob.objects.filter(pk=unit.pk).update(lookup_refusals=F("lookup_refusals") + 1)
+        if unit.lookup_refusals + 1 >= settings.FLOWSITE_RECONCILE_REFUSALS:
+            # Nothing more can be learnt or done from here: say so, rather than ask for ever.
+            _end_unit(run, unit, UnitState.FAILED, f"{report} {after}; whether its job still runs is not known: "
+                      "check it in the Vertex AI console", FailureReason.STACK_ERROR)  # fmt: skip
+    elif isinstance(report, Exception) or report.status not in (
+        ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED, ExecutionStatus.FAILED
+    ):  # fmt: skip
+        return
+    elif report.status == ExecutionStatus.COMPLETED:
+        _end_unit(run, unit, UnitState.SUCCEEDED, f"job {report.state} {after}")
+    elif report.status == ExecutionStatus.CANCELLED:
+        _end_unit(run, unit, UnitState.CANCELLED, f"job {report.state} {after}")
+    else:
+        _end_unit(run, unit, UnitState.FAILED, f"Vertex AI job {report.state} {after}: {report.error or 'no error'}")
 
 
 def _failure(run: Run, unit: UnitJob) -> tuple[str, str]:

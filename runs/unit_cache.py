@@ -1,7 +1,10 @@
 """The control plane's cache, for units placed on remote jobs.
 
 Keys are the engine's own (`Step.get_cache_key` over a step's inputs and parameters), so a remote unit
-is served from what a local run stored and the other way round. Before a unit is submitted, its steps'
+is served from what a local run stored and the other way round: a local run reads a remote entry's
+output through its stack's own client; a remote unit served from an entry whose outputs another unit's
+job will read, but cannot reach where they are (a local run's, in this control plane's database or
+disk), has them copied into the run's own prefix of the stack's artifact_uri first. Before a unit is submitted, its steps'
 keys are computed here from their input values; if every step has an entry, the unit is served from
 the cache and no job is submitted. After a unit's job succeeded, each step the runner reported a key
 for (it computes them, and never serves from cache itself) gets an entry pointing at its output.
@@ -13,17 +16,18 @@ import logging
 import pickle
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from flowsite.engine import Context
 from flowsite.engine.executor import step_params
 from flowsite.engine.outputs import SkippedOutput, map_inputs
 from flowsite.engine.pipeline import unit_steps
+from flowsite.engine.stores import safe_segment
 from unitjobs.models import UnitJob, UnitState
 
 from .models import Artifact, CacheEntry, Run, RunEvent, StepRun, StepStatus
-from .remote_artifacts import StackArtifacts
+from .remote_artifacts import StackArtifacts, readable_by_jobs, run_artifact_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +60,12 @@ def serve(run: Run, pipeline: Any, unit: UnitJob) -> bool:
         if not CacheEntry.objects.filter(step=step.name).exists():
             return False
     producers = {output: s.name for s in pipeline.steps for output in s.outputs}
+    consumed = {name for s in pipeline.steps if s.name not in unit.steps for name in s.inputs}
     store = StackArtifacts()
     context = Context(**run.params)
     values: dict[str, Any] = {}
     hits: list[tuple[str, CacheEntry]] = []
+    copies: list[Artifact] = []
     try:
         outputs = outputs_of(run, unit.needs)
         for step in steps:
@@ -80,16 +86,23 @@ def serve(run: Run, pipeline: Any, unit: UnitJob) -> bool:
             for artifact in Artifact.objects.filter(run_id=entry.artifact.run_id, step=entry.step).select_related(
                 "run__stack"
             ):
+                if artifact.name in consumed and not readable_by_jobs(artifact.uri, run.stack):
+                    # A later unit's job will read it: it must be where the job can.
+                    copies.append(artifact)
                 values[artifact.name] = _value(artifact, store)
             hits.append((step.name, entry))
     except (OSError, ValueError, pickle.UnpicklingError) as exc:
         # An input or an entry that cannot be read costs a job, never a wrong result.
         logger.warning("run %s unit %s: the cache could not be consulted (%s); submitting", run.pk, unit.unit, exc)
         return False
+    copied = _copy_for_jobs(run, unit, copies, store)
+    if copied is None:
+        return False
     now = timezone.now()
     with transaction.atomic():
         if not unit.move(UnitState.SUCCEEDED, (UnitState.WAITING,), ended_at=now):
             return False
+        Artifact.objects.bulk_create(copied)
         for name, entry in hits:
             reason = run.sanitize(f"served from cache: the output of run {entry.artifact.run_id}; no job submitted")
             step_pk = StepRun.objects.get(run=run, name=name).pk
@@ -102,6 +115,43 @@ def serve(run: Run, pipeline: Any, unit: UnitJob) -> bool:
         RunEvent.objects.create(run=run, old_status=run.status, new_status=run.status,
                                 reason=f"unit {unit.unit!r} served from cache; no job submitted")  # fmt: skip
     return True
+
+
+def _copy_for_jobs(run: Run, unit: UnitJob, artifacts: list[Artifact], store: StackArtifacts) -> list[Artifact] | None:
+    """Copies, in the run's own prefix of the stack's artifact_uri, of cached outputs later units' jobs will
+    read but cannot reach where they are (a local run's, in this control plane's database or disk): rows
+    to record with the unit, or None if they could not be made (then the unit's job runs instead)."""
+    prefix = run_artifact_prefix(run)
+    copies = []
+    for artifact in artifacts:
+        uri = f"{prefix}{safe_segment(artifact.step)}/{safe_segment(artifact.name)}.pkl"
+        if not prefix or not readable_by_jobs(uri, run.stack):
+            return None
+        data = Artifact.objects.values_list("data", flat=True).get(pk=artifact.pk)
+        try:
+            store.write(uri, store.payload(artifact.uri, bytes(data) if data is not None else None,
+                                           artifact.run.stack), run.stack)  # fmt: skip
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            # A bucket this control plane may not write, Google unreachable: a job costs more, but runs.
+            logger.warning("run %s unit %s: the cached output %r of run %s could not be copied for its jobs "
+                           "(%s: %s); submitting", run.pk, unit.unit, artifact.name, artifact.run_id,
+                           type(exc).__name__, exc)  # fmt: skip
+            return None
+        copies.append(
+            Artifact(
+                run=run,
+                step=artifact.step,
+                name=artifact.name,
+                uri=uri,
+                size=artifact.size,
+                digest=artifact.digest,
+                type=artifact.type,
+                preview=artifact.preview,
+            )  # fmt: skip
+        )
+    return copies
 
 
 def remember(run: Run, pipeline: Any, unit: UnitJob) -> None:

@@ -5,6 +5,7 @@ them; a step records numbers about itself with `log_metric`. The control plane p
 `set_value`), an artifact store (`materialize`) and a `RunObserver`.
 """
 
+from .capacity import Capacity
 from .context import Context
 from .executor import Executor, LocalExecutor
 from .groups import StepGroup
@@ -19,6 +20,7 @@ from .step import Step, step
 from .stores import FileArtifactStore, MemoryCacheStore
 
 __all__ = [
+    "Capacity",
     "Context",
     "DockerConfig",
     "ExecutionResult",

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, overload
 
+from .capacity import Capacity
 from .fingerprint import Unfingerprintable, digest
 from .resources import ResourceConfig
 
@@ -62,6 +63,7 @@ class Step:
         execution_group: str | None = None,
         resources: ResourceConfig | Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        capacity: Capacity | Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(f"a step wraps a function, not {func!r}")
@@ -92,6 +94,8 @@ class Step:
         )
         self.resources = ResourceConfig(**resources) if isinstance(resources, Mapping) else resources
         self.tags = dict(tags or {})
+        # On a remote stack, how this step's machines are obtained, where it asks otherwise than its stack.
+        self.capacity = Capacity.from_value(capacity, f"step {self.name!r}")
         self._code_hash: str | None = None
         functools.update_wrapper(self, func, updated=())
 
@@ -171,6 +175,7 @@ def step(
     execution_group: str | None = None,
     resources: ResourceConfig | Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    capacity: Capacity | Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 

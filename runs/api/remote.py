@@ -34,11 +34,11 @@ from flowsite.api_parsers import JSONParser
 from flowsite.engine import ExecutionResult
 from flowsite.engine.metrics import MAX_STEP_INDEX, MetricError, checked_metric
 from flowsite.engine.previews import MAX_PREVIEW_BYTES, preview_bytes
-from flowsite.engine.stores import safe_segment
 
 from ..logsanitize import log_level, storable
-from ..models import ACTIVE_RUN_STATES, LogStream, Run, RunStatus, RunToken
+from ..models import ACTIVE_RUN_STATES, LogStream, Run, RunnerReport, RunStatus, RunToken
 from ..recording import ArtifactRow, BatchWriter
+from ..remote_artifacts import run_artifact_prefix
 
 MAX_EVENTS = 10_000
 # Bounds of the integer columns a report fills, so an absurd number is a 400 and not a database error.
@@ -197,14 +197,6 @@ class ReplySerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-def run_artifact_prefix(run: Run) -> str:
-    """Where the run's runner writes its outputs (flowsite.remote.UriArtifactStore): its own prefix only."""
-    root = str((run.stack.config or {}).get("artifact_uri") or "").rstrip("/")
-    if not root:
-        return ""
-    return f"{root}/{safe_segment(run.project.slug)}/{safe_segment(str(run.pk))}/"
-
-
 def _under(uri: str, prefix: str) -> bool:
     # Plain segments only below the prefix: no "..", so the run cannot climb into another's files.
     return (
@@ -328,14 +320,8 @@ class RemoteReportView(APIView):
             # One report at a time per run (this UPDATE locks its row), so log sequence numbers follow
             # the order of reports.
             Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-            if runner and batch and reported:
-                new_batch = (
-                    Run.objects.filter(pk=run.pk)
-                    .exclude(report_runner=runner, report_batch__gte=batch)
-                    .update(report_runner=runner, report_batch=batch)
-                )
-                if not new_batch:
-                    events = []  # recorded already: the runner sent it again because our answer was lost
+            if runner and batch and reported and not RunnerReport.is_new(run.pk, runner, batch):
+                events = []  # recorded already: the runner sent it again because our answer was lost
             if events:
                 BatchWriter.resume(run.pk, run.stack.secret_values()).write(events)
         status = Run.objects.values_list("status", flat=True).get(pk=run.pk)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from flowsite.engine import DockerConfig, ExecutionStatus, ResourceConfig
+from flowsite.engine import Capacity, DockerConfig, ExecutionStatus, ResourceConfig
 
 
 class JobLookupError(Exception):
@@ -51,6 +51,9 @@ class JobSpec:
     docker: DockerConfig | None = None
     # Seconds the job may run before the provider stops it; None: the provider's default.
     timeout_seconds: int | None = None
+    # What each of the job's steps asks of its capacity (None: as the stack says); the kind decides
+    # what the job gets (flowsite.engine.capacity.unit_capacity).
+    capacities: tuple[Capacity | None, ...] = ()
 
 
 @dataclass
@@ -95,6 +98,9 @@ class RemoteEngine(Protocol):
 
     def read_artifact(self, uri: str) -> bytes:
         """The bytes of an output a job wrote; FileNotFoundError if gone."""
+
+    def write_artifact(self, uri: str, data: bytes) -> None:
+        """Store bytes under the stack's artifact_uri, for its jobs to read (a local output a unit is served)."""
 
     def delete_artifact(self, uri: str) -> None:
         """Delete an output a job wrote; one already gone is no error."""

@@ -75,7 +75,7 @@ def test_a_run_whose_stack_cannot_be_used_does_not_stop_the_others_being_followe
     Stack.objects.filter(pk=other_stack.pk).update(config=config)  # made invalid since its run began
 
     with caplog.at_level(logging.ERROR, logger="runs.remote_runs"):
-        assert reconcile_once() == {"runs": 2, "ended": 1}
+        assert reconcile_once() == {"runs": 2, "ended": 1, "orphans": 0}
     fine.refresh_from_db()
     broken.refresh_from_db()
     assert fine.status == RunStatus.COMPLETED, fine.failure_message
@@ -85,7 +85,7 @@ def test_a_run_whose_stack_cannot_be_used_does_not_stop_the_others_being_followe
 
     # Once the stack is mended, the next pass follows its run too.
     Stack.objects.filter(pk=other_stack.pk).update(config=vertex_stack.config)
-    assert reconcile_once() == {"runs": 1, "ended": 1}
+    assert reconcile_once() == {"runs": 1, "ended": 1, "orphans": 0}
     broken.refresh_from_db()
     assert broken.status == RunStatus.COMPLETED, broken.failure_message
 

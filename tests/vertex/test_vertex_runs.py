@@ -133,6 +133,10 @@ def test_a_job_vertex_will_not_report_fails_the_run_after_the_set_number_of_pass
     assert (run.status, run.failure_reason) == (RunStatus.FAILED, FailureReason.STACK_ERROR)
     assert run.failure_message.startswith(f"Vertex AI refused to report job {run.remote_job_name}: PERMISSION_DENIED: ")
     assert "on 3 passes in a row: fix the stack's credentials or permissions" in run.failure_message
+    # Its job would otherwise run on for its full 30 s, billed, with nobody able to see it: one cancel is sent.
+    assert [p for _, p in fake_vertex.requests if p.endswith(":cancel")] == [f"/v1/{run.remote_job_name}:cancel"]
+    assert run.events.filter(reason=f"cancel sent to Vertex AI job {run.remote_job_name}").count() == 1
+    fake_vertex.allow("get")
 
 
 def test_an_outage_or_an_answer_between_refusals_does_not_count_towards_failing(vertex_project, fake_vertex, settings):

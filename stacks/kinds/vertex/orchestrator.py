@@ -13,7 +13,15 @@ import time
 from datetime import datetime
 from typing import IO, Any
 
-from flowsite.engine import DockerConfig, ExecutionStatus, RemoteOrchestrator, ResourceConfig, SubmissionResult
+from flowsite.engine import (
+    Capacity,
+    DockerConfig,
+    ExecutionStatus,
+    RemoteOrchestrator,
+    ResourceConfig,
+    SubmissionResult,
+)
+from flowsite.engine.capacity import unit_capacity
 from flowsite.engine.resources import parse_bytes, parse_cpu
 
 from ..protocol import CancelRefused, JobGone, JobLookupError, JobLookupRefused, JobRefused, JobReport, JobSpec
@@ -206,19 +214,26 @@ class VertexAIOrchestrator(RemoteOrchestrator):
     def parent(self) -> str:
         return f"projects/{self.project_id}/locations/{self.region}"
 
-    def scheduling(self, timeout_seconds: int | None = None) -> Any:
-        """How Vertex schedules the stack's jobs: capacity strategy, wait for capacity, timeout, restarts."""
+    @property
+    def capacity(self) -> Capacity:
+        """The stack's capacity settings: what a job gets where its steps ask nothing else."""
+        return Capacity(self.scheduling_strategy, self.max_wait_seconds, self.restart_job_on_worker_restart)
+
+    def scheduling(self, timeout_seconds: int | None = None, capacities: tuple[Capacity | None, ...] = ()) -> Any:
+        """How Vertex schedules a job: capacity strategy, wait for capacity, timeout, restarts; the stack's
+        settings, overridden by what the job's steps ask (for a group of steps, what satisfies them all)."""
         from google.cloud.aiplatform_v1.types import Scheduling
         from google.protobuf.duration_pb2 import Duration
 
+        capacity = unit_capacity(capacities, self.capacity)
         scheduling = Scheduling(
-            strategy=Scheduling.Strategy[_STRATEGIES[self.scheduling_strategy]],
-            restart_job_on_worker_restart=self.restart_job_on_worker_restart,
+            strategy=Scheduling.Strategy[_STRATEGIES[capacity.strategy or "standard"]],
+            restart_job_on_worker_restart=bool(capacity.restart_job_on_worker_restart),
         )
         if timeout_seconds:
             scheduling.timeout = Duration(seconds=timeout_seconds)
-        if self.max_wait_seconds:
-            scheduling.max_wait_duration = Duration(seconds=self.max_wait_seconds)
+        if capacity.max_wait_seconds:
+            scheduling.max_wait_duration = Duration(seconds=capacity.max_wait_seconds)
         return scheduling
 
     def custom_job(
@@ -227,6 +242,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         worker_pool_specs: list[dict[str, Any]],
         labels: dict[str, str],
         timeout_seconds: int | None = None,
+        capacities: tuple[Capacity | None, ...] = (),
     ) -> Any:
         """The CustomJob message, from this stack's settings only (the SDK's CustomJob would fill gaps
         from `aiplatform.init`, which is process-wide and so carries one stack's settings into another's)."""
@@ -243,7 +259,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
                 ),
                 service_account=self.service_account or "",
                 network=self.network or "",
-                scheduling=self.scheduling(timeout_seconds),
+                scheduling=self.scheduling(timeout_seconds, capacities),
             ),
             labels=labels,
             encryption_spec=EncryptionSpec(kms_key_name=self.encryption_key) if self.encryption_key else None,
@@ -262,7 +278,10 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         """Submit one CustomJob for the run and return at once; `wait()` polls it to the end."""
         labels = {RUN_LABEL: run_id, **kwargs.get("labels", {})}
         display_name = f"{_label(pipeline.name)}-{_label(run_id)[:8]}"
-        job_id = self.submit(JobSpec(display_name, labels, kwargs.get("env") or {}, resources, docker_config))
+        capacities = tuple(getattr(step, "capacity", None) for step in getattr(pipeline, "steps", ()))
+        job_id = self.submit(
+            JobSpec(display_name, labels, kwargs.get("env") or {}, resources, docker_config, capacities=capacities)
+        )
 
         def wait_for_completion() -> None:
             while True:
@@ -297,7 +316,7 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         self.validate()
         labels = {key: _label(value) for key, value in job.labels.items()}
         pools = self.worker_pool_specs(job.resources, job.docker, job.env)
-        message = self.custom_job(job.display_name, pools, labels, job.timeout_seconds)
+        message = self.custom_job(job.display_name, pools, labels, job.timeout_seconds, job.capacities)
         try:
             # Never retried: a create whose answer was lost may have made the job, which find_job then finds.
             return (
@@ -318,6 +337,9 @@ class VertexAIOrchestrator(RemoteOrchestrator):
 
     def read_artifact(self, uri: str) -> bytes:
         return self.storage.read(uri)
+
+    def write_artifact(self, uri: str, data: bytes) -> None:
+        self.storage.write(uri, data)
 
     def delete_artifact(self, uri: str) -> None:
         self.storage.delete(uri)

@@ -61,6 +61,10 @@ class StackStorage:
         except NotFound:
             raise FileNotFoundError(uri) from None
 
+    def write(self, uri: str, data: bytes) -> None:
+        bucket, name = split(uri)
+        self.client().bucket(bucket).blob(name).upload_from_string(data)
+
     def delete(self, uri: str) -> None:
         """Delete the object; one already gone is deleted."""
         from google.api_core.exceptions import NotFound
