@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from runs.models import Membership, Project, Role
+from accounts.models import Membership, Project, Role
 from stacks.models import Stack
 
 _counter = itertools.count(1)

@@ -13,17 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from runs.models import (
-    FailureReason,
-    LogLine,
-    Membership,
-    PipelineDef,
-    Project,
-    Role,
-    Run,
-    RunStatus,
-    StepStatus,
-)
+from accounts.models import Membership, Project, Role
+from runs.models import FailureReason, LogLine, PipelineDef, Run, RunStatus, StepStatus
 from runs.registry import pipelines as registered_pipelines
 from stacks.models import Stack
 
