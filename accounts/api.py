@@ -9,9 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from runs.models import Role
-
-from .models import ApiToken
+from .models import ApiToken, Membership, Project, Role
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
@@ -110,7 +108,6 @@ class MeView(APIView):
         responses=MeSerializer,
     )
     def get(self, request: Request) -> Response:
-        from runs.models import Membership, Project
         from stacks.models import can_see_all_stacks
 
         user = request.user

@@ -25,7 +25,8 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from runs.models import Membership, PipelineDef, Project, Role, Run, RunStatus, StepRun  # noqa: E402
+from accounts.models import Membership, Project, Role  # noqa: E402
+from runs.models import PipelineDef, Run, RunStatus, StepRun  # noqa: E402
 
 STATUSES = [RunStatus.COMPLETED] * 7 + [RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING]
 

@@ -43,8 +43,9 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from accounts.models import Project  # noqa: E402
 from runs.execution import execute_run  # noqa: E402
-from runs.models import FINAL_RUN_STATES, LogLine, Project, Run, StepRun, StepStatus  # noqa: E402
+from runs.models import FINAL_RUN_STATES, LogLine, Run, StepRun, StepStatus  # noqa: E402
 from runs.registry import sync_pipelines  # noqa: E402
 from stacks.models import Stack  # noqa: E402
 

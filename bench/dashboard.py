@@ -19,8 +19,9 @@ from datetime import timedelta
 
 from django.utils import timezone  # noqa: E402
 
+from accounts.models import Project
 from bench.api import SCRATCH, populate
-from runs.models import LogLine, PipelineDef, Project, Run, StepRun  # noqa: E402
+from runs.models import LogLine, PipelineDef, Run, StepRun
 from stacks.models import Stack  # noqa: E402
 
 STEPS, LINES = 200, 50_000

@@ -23,7 +23,8 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from runs.models import LogLine, Membership, Project, Role, Run  # noqa: E402
+from accounts.models import Membership, Project, Role  # noqa: E402
+from runs.models import LogLine, Run  # noqa: E402
 
 
 def populate(lines: int) -> tuple[APIClient, Run]:

@@ -20,8 +20,9 @@ scratch.start("prune", database_url=os.environ.get("BENCH_DATABASE_URL"))
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from accounts.models import Project  # noqa: E402
 from runs import pruning  # noqa: E402
-from runs.models import LogLine, PipelineDef, Project, Run, RunStatus  # noqa: E402
+from runs.models import LogLine, PipelineDef, Run, RunStatus  # noqa: E402
 
 RUNS = 100
 

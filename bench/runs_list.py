@@ -46,8 +46,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from accounts.models import ApiToken  # noqa: E402
-from runs.models import FailureReason, Membership, PipelineDef, Project, Role, Run, RunStatus, StepRun  # noqa: E402
+from accounts.models import ApiToken, Membership, Project, Role  # noqa: E402
+from runs.models import FailureReason, PipelineDef, Run, RunStatus, StepRun  # noqa: E402
 from runs.models import StepStatus as S  # noqa: E402
 
 PROJECTS = ["churn", "fraud", "forecast", "search", "vision"]

@@ -32,7 +32,8 @@ SCRATCH = scratch.start("schedules", database_url=os.environ.get("BENCH_DATABASE
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
-from runs.models import FINAL_RUN_STATES, Project, Run, RunEvent, RunStatus  # noqa: E402
+from accounts.models import Project  # noqa: E402
+from runs.models import FINAL_RUN_STATES, Run, RunEvent, RunStatus  # noqa: E402
 from schedules.models import Schedule, ScheduleFire  # noqa: E402
 
 

@@ -43,9 +43,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from accounts.models import Project  # noqa: E402
 from runs import remote_units  # noqa: E402
 from runs.execution import execute_run  # noqa: E402
-from runs.models import Project, Run, RunEvent, StepRun, StepStatus  # noqa: E402
+from runs.models import Run, RunEvent, StepRun, StepStatus  # noqa: E402
 from runs.registry import sync_pipelines  # noqa: E402
 from runs.remote_runs import reconcile_once  # noqa: E402
 from stacks.models import Stack  # noqa: E402

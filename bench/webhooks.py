@@ -111,9 +111,10 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from accounts.models import Project
     from notifications.dispatch import delivery_loop
     from notifications.models import Delivery, DeliveryStatus, NotificationRule
-    from runs.models import PipelineDef, Project, Run, RunStatus
+    from runs.models import PipelineDef, Run, RunStatus
 
     stack = scratch.prepare()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

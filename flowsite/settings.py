@@ -317,7 +317,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "runs.models.RunStatus",
         "StepStatusEnum": "runs.models.StepStatus",
-        "RoleEnum": "runs.models.Role",
+        "RoleEnum": "accounts.models.Role",
         "StreamEnum": "runs.models.LogStream",
         "NotificationEventEnum": "notifications.models.Event",
         "DeliveryStatusEnum": "notifications.models.DeliveryStatus",

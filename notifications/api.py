@@ -15,8 +15,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Project, Role, has_role
 from flowsite.api_defaults import Conflict, CursorPagination, ErrorDetailSerializer, error_response
-from runs.models import Project, Role, has_role
 
 from .dispatch import start_delivery_loop
 from .models import MAX_RECIPIENTS, MAX_URL_CHARS, Channel, Delivery, DeliveryStatus, Event, NotificationRule

@@ -23,7 +23,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from runs.models import Project, Run
+from accounts.models import Project
+from runs.models import Run
 from stacks.encryption import EncryptedSecretsField
 
 MAX_URL_CHARS = 2000

@@ -4,25 +4,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from flowsite import strict_json
 
-from .models import (
-    Artifact,
-    CacheEntry,
-    LogLine,
-    Membership,
-    PipelineDef,
-    Project,
-    Run,
-    RunEvent,
-    RunStateError,
-    StepRun,
-)
+from .models import Artifact, CacheEntry, LogLine, PipelineDef, Run, RunEvent, RunStateError, StepRun
 from .parameters import resolve_params
 from .triggering import TriggerError, stack_for, trigger_run
 
@@ -39,26 +27,6 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 1
-    autocomplete_fields = ["user"]
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        # As in the API: a deactivated user is added to no project.
-        if db_field.name == "user":
-            kwargs["queryset"] = get_user_model().objects.filter(is_active=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "created_at"]
-    search_fields = ["slug", "name"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
 
 
 @admin.register(PipelineDef)

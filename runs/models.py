@@ -1,4 +1,4 @@
-"""Projects, pipelines, runs and everything a run leaves behind.
+"""Pipelines, runs and everything a run leaves behind (projects and their members are in accounts).
 
 Every status change is a conditional UPDATE that reports whether it won, and writes a
 RunEvent; that is what keeps two workers, a cancel and the reaper from trampling each other.
@@ -18,36 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-
-class Project(models.Model):
-    slug = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["slug"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Role(models.TextChoices):
-    OWNER = "owner"
-    MEMBER = "member"
-    VIEWER = "viewer"
-
-
-class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "project"], name="one_membership_per_user")]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.project} ({self.role})"
+from accounts.models import Project
 
 
 class PipelineDef(models.Model):
@@ -530,23 +501,6 @@ class CacheEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} {self.key[:12]}"
-
-
-ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.OWNER: 3}
-
-
-def role_in(project: Project, user: Any) -> str | None:
-    """The user's role in the project (superusers act as owners), or None for an outsider."""
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return Role.OWNER
-    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-
-
-def has_role(project: Project, user: Any, at_least: str) -> bool:
-    role = role_in(project, user)
-    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(at_least)]
 
 
 class RunToken(models.Model):

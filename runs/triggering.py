@@ -14,11 +14,12 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from accounts.models import Project
 from stacks.models import Stack
 from stacks.registry import remote_kinds
 
 from . import registry
-from .models import PipelineDef, Project, Run, RunEvent, RunStatus, StepRun
+from .models import PipelineDef, Run, RunEvent, RunStatus, StepRun
 from .parameters import resolve_params
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Project, Role, has_role
 from flowsite.api_defaults import Refused
 from runs.api.permissions import ProjectRole
-from runs.models import Project, Role, has_role
 from runs.triggering import StackNotGranted, TriggerError, check_request
 
 from . import cron

@@ -17,7 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.timezone import now
 
-from runs.models import Project, Run
+from accounts.models import Project
+from runs.models import Run
 
 from . import cron
 

@@ -10,8 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Project
 from flowsite.api_defaults import Conflict, error_response
-from runs.models import Project
 
 from .models import Stack, can_see_all_stacks, too_short_to_mask
 from .registry import KINDS, ConfigError, parse_config

@@ -64,7 +64,7 @@ class Stack(models.Model):
     )
     is_default = models.BooleanField(default=False)
     projects = models.ManyToManyField(
-        "runs.Project",
+        "accounts.Project",
         blank=True,
         related_name="granted_stacks",
         verbose_name="granted to",

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from runs.models import Project
+from accounts.models import Project
 from runs.registry import sync_pipelines
 from stacks.models import Stack
 from tests.factories import make_project, make_stack, make_user

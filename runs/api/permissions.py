@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import permissions
 from rest_framework.request import Request
 
-from ..models import Project, Role, has_role
+from accounts.models import Project, Role, has_role
 
 
 def project_of(obj: Any) -> Project:

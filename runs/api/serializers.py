@@ -14,26 +14,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from accounts.models import Membership, Project, Role  # fmt: skip
 from flowsite.api_defaults import ErrorDetailSerializer
 from stacks.models import Stack
 from stacks.registry import remote_kinds
 
 from .. import registry
 from ..comparison import last_metric_values
-from ..models import (
-    FINAL_STEP_STATES,
-    Artifact,
-    LogStream,
-    Membership,
-    PipelineDef,
-    Project,
-    Role,
-    Run,
-    RunEvent,
-    RunStatus,
-    StepRun,
-    StepStatus,
-)  # fmt: skip
+from ..models import FINAL_STEP_STATES, Artifact, LogStream, PipelineDef, Run, RunEvent, RunStatus, StepRun, StepStatus
 
 # Each outcome counted apart, so that a failed run never reads as complete.
 OUTCOME_COUNTS = {

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Membership, Project, Role, has_role  # fmt: skip
 from flowsite.api_defaults import (
     Conflict,
     CursorPagination,
@@ -29,20 +30,7 @@ from flowsite.engine.metrics import MetricError, checked_metric
 
 from .. import comparison
 from ..logexport import FORMATS, last_seq, stream_log
-from ..models import (
-    FINAL_RUN_STATES,
-    Artifact,
-    LogLine,
-    Membership,
-    Metric,
-    PipelineDef,
-    Project,
-    Role,
-    Run,
-    RunStateError,
-    StepRun,
-    has_role,
-)  # fmt: skip
+from ..models import FINAL_RUN_STATES, Artifact, LogLine, Metric, PipelineDef, Run, RunStateError, StepRun
 from ..recording import path_of
 from ..remote_artifacts import StackArtifacts, is_remote
 from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
-from runs.models import Project
+from accounts.models import ApiToken, Project
 from tests.factories import give_stack_permissions, make_project, make_user
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.models import Membership, Project, Role
 from flowsite.engine import Pipeline
-from runs.models import Membership, Project, Role, Run
+from runs.models import Run
 from tests import pipelines as test_pipelines
 
 # The pipelines the test settings register, besides the examples.

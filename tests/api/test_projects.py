@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from runs.models import Membership, Project, Role
+from accounts.models import Membership, Project, Role
 from tests.factories import make_project, make_user
 
 from .helpers import add_member, error

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from django.utils import timezone
 
-from runs.models import Artifact, Run, RunStatus, StepRun, StepStatus
+from runs.models import Artifact, Run, RunStatus, StepStatus
+from tests.factories import make_run, make_step_run
 from tests.runs.helpers import execute
 
 from .helpers import add_member, error, trigger
@@ -23,23 +23,18 @@ def counts(body: dict) -> dict[str, int]:
     return {name: body[name] for name in ("steps_total", "steps_done", *OUTCOMES)}
 
 
-def ended(run: Run, status: str, steps: list[tuple[str, str, str]]) -> Run:
-    """The run ended in `status` with these (name, status, error) steps in place of its own."""
-    run.steps.all().delete()
-    StepRun.objects.bulk_create(
-        StepRun(run=run, name=name, position=i, status=step_status, error=error_text,
-                cached=step_status == StepStatus.CACHED, skipped=step_status == StepStatus.SKIPPED)
-        for i, (name, step_status, error_text) in enumerate(steps)
-    )  # fmt: skip
-    Run.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now())
-    run.refresh_from_db()
+def ended(project, status: str, steps: list[tuple[str, str, str]]) -> Run:
+    """A run of "arithmetic" that ended in `status` with these (name, status, error) steps."""
+    run = make_run(project, "arithmetic", status)
+    for name, step_status, error_text in steps:
+        make_step_run(run, name, step_status, error=error_text)
     return run
 
 
 @pytest.fixture
 def mixed_failure(ready) -> Run:
     """A failed run of seven steps: every step ended, not every step succeeded."""
-    return ended(trigger(ready, "arithmetic"), RunStatus.FAILED, [
+    return ended(ready, RunStatus.FAILED, [
         ("load", StepStatus.CACHED, ""),
         ("clean", StepStatus.COMPLETED, ""),
         ("split", StepStatus.COMPLETED, ""),
@@ -87,7 +82,7 @@ def test_the_run_list_counts_each_runs_own_steps(as_, ready):
         (RunStatus.CANCELLED, [StepStatus.CANCELLED, StepStatus.CANCELLED]),
         (RunStatus.COMPLETED, [StepStatus.CACHED, StepStatus.SKIPPED]),
     ]
-    runs = [ended(trigger(ready, "arithmetic"), status, [("a", a, ""), ("b", b, "")]) for status, (a, b) in outcomes]
+    runs = [ended(ready, status, [("a", a, ""), ("b", b, "")]) for status, (a, b) in outcomes]
     results = as_("viewer").get("/api/runs/").json()["results"]
     by_id = {r["id"]: {name: r[name] for name in OUTCOMES if r[name]} for r in results}
     assert by_id == {

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from runs.models import Artifact, PipelineDef, Run, RunEvent, RunStatus, StepRun, StepStatus
 from runs.recording import path_of
-from tests.factories import make_stack, make_user
+from tests.factories import make_run, make_stack, make_user
 from tests.runs.helpers import execute
 
 from .helpers import TEST_PIPELINES, add_member, error, trigger
@@ -37,10 +36,7 @@ def queued_run(ready, owner) -> Run:
 
 @pytest.fixture
 def failed_run(ready, owner) -> Run:
-    run = trigger(ready, "exploding", user=owner)
-    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, finished_at=timezone.now())
-    run.refresh_from_db()
-    return run
+    return make_run(ready, "exploding", RunStatus.FAILED, triggered_by=owner)
 
 
 def code_and_message(response) -> tuple[str, str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Membership, Role
 from flowsite.api_defaults import BAD_CURSOR
-from runs.models import Membership, Role, RunStatus
+from runs.models import RunStatus
 from tests.runs.helpers import execute
 
 from .helpers import error, trigger

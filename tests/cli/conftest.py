@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from accounts.models import ApiToken
-from runs.models import Project
+from accounts.models import ApiToken, Project
 
 ROOT = Path(__file__).resolve().parents[2]
 

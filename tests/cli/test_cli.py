@@ -13,8 +13,8 @@ import sys
 import pytest
 import requests
 
-from accounts.models import ApiToken
-from runs.models import Membership, Role, Run, RunStatus
+from accounts.models import ApiToken, Membership, Role
+from runs.models import Run, RunStatus
 from tests.factories import make_user
 from tests.runs.helpers import execute, wait_for
 

@@ -7,8 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from accounts.models import ApiToken
-from runs.models import Membership, Role
+from accounts.models import ApiToken, Membership, Role
 from schedules.models import Schedule
 from tests.factories import make_user
 

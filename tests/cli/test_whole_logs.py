@@ -9,8 +9,8 @@ import re
 import pytest
 from django.utils import timezone
 
-from accounts.models import ApiToken
-from runs.models import LogLine, Membership, Role, Run, RunStatus
+from accounts.models import ApiToken, Membership, Role
+from runs.models import LogLine, Run, RunStatus
 from tests.factories import make_user
 from tests.runs.helpers import execute
 

@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from accounts.models import ApiToken
-from runs.models import Project
+from accounts.models import ApiToken, Project
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from accounts.models import Membership, Role
 from notifications.dispatch import send_due
 from notifications.models import Delivery, DeliveryStatus, NotificationRule
-from runs.models import Membership, Role
 from tests.factories import make_user
 from tests.notifications.conftest import webhook_rule
 from tests.notifications.receiver import Receiver

@@ -7,9 +7,10 @@ import re
 from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
+from accounts.models import Membership, Role
 from flowsite.engine import Pipeline, step
 from runs import registry
-from runs.models import Membership, PipelineDef, Role, Run, RunStatus
+from runs.models import PipelineDef, Run, RunStatus
 from tests.factories import give_stack_permissions, make_stack, make_user
 from tests.runs.helpers import execute
 

@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from runs.models import LogLine, Membership, Role, Run, RunStatus, StepStatus
+from accounts.models import Membership, Role
+from runs.models import LogLine, Run, RunStatus, StepStatus
 from tests.conftest import ledger_entries
 from tests.factories import make_user
 from tests.runs.helpers import execute, wait_for

@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from runs.models import Membership, Role, Run, RunStatus
+from accounts.models import Membership, Role
+from runs.models import Run, RunStatus
 from tests.factories import make_user
 from tests.runs.helpers import execute
 

@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from runs.models import Membership, Role, RunStatus
+from accounts.models import Membership, Role
+from runs.models import RunStatus
 from tests.factories import make_project
 from tests.runs.helpers import execute
 

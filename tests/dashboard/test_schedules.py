@@ -9,7 +9,8 @@ import re
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from runs.models import Membership, Role, Run
+from accounts.models import Membership, Role
+from runs.models import Run
 from schedules.firing import fire_due
 from schedules.models import Schedule
 from tests.factories import make_user

@@ -8,8 +8,7 @@ import datetime
 import requests
 from playwright.sync_api import expect
 
-from accounts.models import ApiToken
-from runs.models import Membership, Role
+from accounts.models import ApiToken, Membership, Role
 from tests.factories import make_user
 
 from .helpers import screenshot, sign_in

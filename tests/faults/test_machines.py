@@ -22,7 +22,8 @@ import pytest
 from django_q.brokers import get_broker
 from django_q.tasks import async_task, result
 
-from runs.models import FailureReason, Project, Run, RunEvent, RunStatus, StepStatus, WorkerCode
+from accounts.models import Project
+from runs.models import FailureReason, Run, RunEvent, RunStatus, StepStatus, WorkerCode
 from tests.cluster import Cluster
 from tests.conftest import ledger_entries
 from tests.runs.helpers import wait_for

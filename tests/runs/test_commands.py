@@ -13,19 +13,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from runs.models import (
-    FailureReason,
-    LogLine,
-    Membership,
-    PipelineDef,
-    Project,
-    Role,
-    Run,
-    RunStatus,
-    StepStatus,
-)
+from accounts.models import Membership, Project, Role
+from runs.models import FailureReason, LogLine, PipelineDef, Run, RunStatus, StepStatus
 from runs.registry import pipelines as registered_pipelines
 from stacks.models import Stack
+from tests.factories import make_run
 
 from .helpers import execute
 
@@ -121,8 +113,7 @@ def test_cancel_run_cancels_a_queued_run(ready):
 
 
 def test_cancel_run_on_a_finished_run_says_there_is_nothing_to_cancel(ready):
-    run = trigger(ready, "arithmetic")
-    Run.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED)
+    run = make_run(ready, "arithmetic", RunStatus.COMPLETED)
     with pytest.raises(CommandError) as caught:
         run_command("cancel_run", str(run.pk))
     assert str(caught.value) == f"run {run.pk} is already completed; there is nothing to cancel"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from runs.models import Project
+from accounts.models import Project
 from schedules.models import Schedule
 from stacks.models import Stack
 

@@ -141,7 +141,7 @@ ADMIN_PAGES = [
     "/admin/runs/run/?status=%00",
     "/admin/runs/run/?q=%00",
     "/admin/runs/run/%00/change/",
-    "/admin/runs/project/?q=%00",
+    "/admin/accounts/project/?q=%00",
     "/admin/autocomplete/?term=%00&app_label=runs&model_name=membership&field_name=user",
     "/admin/auth/user/?is_active__exact=%00",
 ]

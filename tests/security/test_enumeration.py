@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.models import Membership, Project
 from runs.api.throttling import FAILED_LOOKUP_LIMIT
-from runs.models import Membership, Project
 from tests.api.conftest import api, member, outsider, project, staff, viewer  # noqa: F401
 from tests.api.helpers import error
 from tests.factories import make_user
@@ -125,7 +125,7 @@ def test_the_admin_adds_no_inactive_user_to_a_project(client, project, gone):
     form.update({
         f"{prefix}{new}-project": str(project.pk), f"{prefix}{new}-user": str(gone.pk), f"{prefix}{new}-role": "viewer",
     })  # fmt: skip
-    response = client.post(f"/admin/runs/project/{project.pk}/change/", form)
+    response = client.post(f"/admin/accounts/project/{project.pk}/change/", form)
     assert response.status_code == 200  # the form again, with the inline's error
     [inline] = response.context["inline_admin_formsets"]
     assert inline.formset.errors[new] == {

@@ -19,7 +19,7 @@ from runs.triggering import StackNotGranted
 from stacks.models import Stack
 from tests.api.conftest import api, member, other_project, outsider, project, staff, viewer  # noqa: F401
 from tests.api.helpers import error
-from tests.factories import give_stack_permissions, make_project, make_stack, make_user
+from tests.factories import give_stack_permissions, make_project, make_run, make_stack, make_user
 from tests.runs.helpers import execute
 
 pytestmark = pytest.mark.django_db
@@ -39,10 +39,7 @@ def start(client, stack: str | None = None, project: str = "ml"):
 
 
 def failed_run(project, stack) -> Run:
-    run = Run.objects.trigger(project=project, pipeline="greeting", stack=stack)
-    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
-    run.refresh_from_db()
-    return run
+    return make_run(project, "greeting", RunStatus.FAILED, stack=stack)
 
 
 # Triggering

@@ -39,7 +39,7 @@ def test_seed_demo_creates_an_admin_that_can_sign_in_and_is_idempotent(client, c
         "/admin/runs/artifact/",
         "/admin/runs/cacheentry/",
         "/admin/runs/pipelinedef/",
-        "/admin/runs/project/",
+        "/admin/accounts/project/",
         "/admin/runs/run/",
         "/admin/stacks/stack/",
     ],

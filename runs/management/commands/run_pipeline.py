@@ -5,8 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Project
 from flowsite import strict_json
-from runs.models import FINAL_RUN_STATES, Project, Run, RunStatus
+from runs.models import FINAL_RUN_STATES, Run, RunStatus
 from runs.triggering import TriggerError, trigger_run
 
 POLL_SECONDS = 0.2

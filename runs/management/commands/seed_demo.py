@@ -8,7 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from runs.models import Membership, Project, Role, Run
+from accounts.models import Membership, Project, Role
+from runs.models import Run
 from runs.registry import sync_pipelines
 from runs.triggering import trigger_run
 from stacks.models import Stack

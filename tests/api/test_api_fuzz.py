@@ -60,12 +60,14 @@ CHECKS = [
     (status_code_conformance, UNDOCUMENTED),
 ]
 
-# (generation mode, pin the path parameters to real objects, examples per operation)
+# (generation mode, pin the path parameters to real objects, examples per operation). Every operation
+# still gets every pass that fits it and the whole hostile pass; two or three examples a pass (about 580
+# cases in all, against about 750 for 3/4/3/3) cost a fifth less CPU.
 PASSES = [
-    (schemathesis.GenerationMode.POSITIVE, False, 3),
-    (schemathesis.GenerationMode.POSITIVE, True, 4),
-    (schemathesis.GenerationMode.NEGATIVE, False, 3),
-    (schemathesis.GenerationMode.NEGATIVE, True, 3),
+    (schemathesis.GenerationMode.POSITIVE, False, 2),
+    (schemathesis.GenerationMode.POSITIVE, True, 3),
+    (schemathesis.GenerationMode.NEGATIVE, False, 2),
+    (schemathesis.GenerationMode.NEGATIVE, True, 2),
 ]
 
 
@@ -115,10 +117,11 @@ def fuzz_target(ready: Any, owner: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fuzzed(live_server: Any, fuzz_target: dict[str, Any]) -> FuzzResults:
-    """The results of the schemathesis run, which the first test to ask for them makes."""
+def fuzzed(request: pytest.FixtureRequest, live_server: Any) -> FuzzResults:
+    """The results of the schemathesis run, which the first test to ask for them makes (only it needs
+    the target's objects, and the runs they execute)."""
     if "results" not in _results:
-        _results["results"] = fuzz(live_server.url, fuzz_target)
+        _results["results"] = fuzz(live_server.url, request.getfixturevalue("fuzz_target"))
     return _results["results"]
 
 
