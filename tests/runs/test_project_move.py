@@ -1,4 +1,4 @@
-"""Projects and memberships moved from runs to accounts (accounts 0003, runs 0016): an existing
+"""Projects and memberships moved from runs to accounts (accounts 0003, runs 0017): an existing
 deployment keeps its projects, members, runs, stack grants and admin permissions."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_projects_members_and_their_runs_survive_the_move_to_accounts():
         pipeline = old.get_model("runs", "PipelineDef").objects.create(name="greeting", module="m", code_version="v")
         run = old.get_model("runs", "Run").objects.create(project=project, pipeline=pipeline, stack=stack)
 
-        MigrationExecutor(connection).migrate([("runs", "0016_project_membership_to_accounts")])
+        MigrationExecutor(connection).migrate([("runs", "0017_project_membership_to_accounts")])
 
         moved = Project.objects.get(slug="churn")
         assert moved.pk == project.pk and moved.name == "Churn"

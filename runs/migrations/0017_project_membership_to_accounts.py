@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_project_membership_from_runs"),
         ("notifications", "0003_project_in_accounts"),
-        ("runs", "0015_run_remote_refusals"),
+        ("runs", "0016_runner_reports"),
         ("schedules", "0002_project_in_accounts"),
         ("stacks", "0005_project_in_accounts"),
     ]
