@@ -124,6 +124,8 @@ def vertex_stack(transactional_db: Any, fake_vertex: Any, tmp_path: Path) -> Sta
             "staging_bucket": "gs://test-staging",
             "image": "europe-docker.pkg.dev/test/flowsite:1",
             "api_endpoint": fake_vertex.url,
+            # Cloud Logging too, so that no test's silent job asks the real Google for its log.
+            "logging_endpoint": fake_vertex.url,
             "artifact_uri": f"file://{tmp_path}/remote-artifacts",
             # One job per run, as stacks made before placement per unit have it (tests/vertex/test_vertex_units.py
             # has the stacks placed per unit).

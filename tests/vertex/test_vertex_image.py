@@ -94,8 +94,7 @@ def test_a_job_whose_runner_never_speaks_shows_its_error_and_last_log_entries(
         "print('ModuleNotFoundError: No module named numpy', file=sys.stderr)\nsys.exit(3)\n"
     )
     fake_vertex.images["broken:1"] = files
-    vertex_stack.config = {**vertex_stack.config, "image": "broken:1", "placement": placement,
-                           "logging_endpoint": fake_vertex.url}  # fmt: skip
+    vertex_stack.config = {**vertex_stack.config, "image": "broken:1", "placement": placement}
     vertex_stack.save()
     run = run_to_the_end(vertex_project)
     assert run.status == RunStatus.FAILED and run.failure_reason == FailureReason.REMOTE_JOB_FAILED
