@@ -35,7 +35,7 @@ from ..recording import path_of
 from ..remote_artifacts import StackArtifacts, is_remote
 from ..triggering import CodeUnavailable, IdempotencyConflict, StackNotGranted, TriggerError, trigger_or_replay
 from . import serializers as s
-from .conditional import list_tag, unchanged
+from .conditional import page_tag, tag_rows, unchanged, with_last_event
 from .filters import RunFilter
 from .permissions import ProjectRole, StaffCreatesProjects
 from .throttling import count_failed_lookup, refuse_if_guessing
@@ -790,11 +790,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         responses={200: s.RunSerializer(many=True), 304: OpenApiResponse(description="The page has not changed.")},
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        tag = list_tag(self, request)
-        if unchanged(request, tag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
-        response = super().list(request, *args, **kwargs)
-        response["ETag"] = tag
+        runs = self.filter_queryset(self.get_queryset())
+        if "If-None-Match" in request.headers:
+            # A poll: the tag's narrow rows first, the page only if they changed.
+            tag = page_tag(self, request, self.paginate_queryset(tag_rows(runs)))
+            if unchanged(request, tag):
+                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+        page = self.paginate_queryset(with_last_event(runs))
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response["ETag"] = page_tag(self, request, page)
         return response
 
 

@@ -4,6 +4,8 @@ pipeline or parameter value."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Membership, Role
 from flowsite.api_defaults import BAD_CURSOR
@@ -52,6 +54,23 @@ def test_an_unchanged_page_is_a_304_and_each_kind_of_change_a_new_page(api, read
     assert client.get("/api/runs/?status=completed", HTTP_IF_NONE_MATCH=tag).status_code == 200
     Membership.objects.create(project=other_project, user=owner, role=Role.VIEWER)
     assert client.get("/api/runs/", HTTP_IF_NONE_MATCH=tag).status_code == 200
+
+
+def test_an_unchanged_page_costs_one_query_and_a_page_without_a_tag_none_for_its_tag(api, ready, owner):
+    # The portal polls every 2 s: its 304 must not read the page it does not send.
+    client = api(owner)  # a session: the same two queries on every request
+    for name in ("one", "two", "three"):
+        trigger(ready, "greeting", user=owner, name=name)
+    client.get("/api/runs/")  # warm up: first-request work is not the endpoint's
+    with CaptureQueriesContext(connection) as signed_in:
+        assert client.get("/api/runs/", {"page_size": 0}).status_code == 400  # refused before any run is read
+    with CaptureQueriesContext(connection) as page:
+        response = client.get("/api/runs/")
+    with CaptureQueriesContext(connection) as poll:
+        assert client.get("/api/runs/", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert len(poll) == len(signed_in) + 1
+    # The page, its users and its step counts: the tag is read from the page's own rows.
+    assert len(page) == len(signed_in) + 3
 
 
 def test_a_malformed_cursor_is_still_a_400_with_a_tag_given(api, ready, owner):
