@@ -59,7 +59,7 @@ def test_refreshing_statistics_is_scheduled_hourly():
 
 
 @sqlite_only
-def test_a_page_of_several_statuses_reads_a_page_not_every_run_once_analyzed(owner, stack, pipelines):
+def test_a_page_of_several_statuses_reads_a_page_not_every_run(owner, stack, pipelines):
     projects = [make_project(members={"member": owner}) for _ in range(2)]
     definitions = list(PipelineDef.objects.all())
     Run.objects.bulk_create(
@@ -71,12 +71,12 @@ def test_a_page_of_several_statuses_reads_a_page_not_every_run_once_analyzed(own
     )  # fmt: skip
     client = APIClient()
     client.force_authenticate(owner)
-    several = ("status=failed&status=cancelled", "status=queued&status=running&status=failed")
-    queries = (*several, "status=running", "")
-    unplanned = {query: work_of_listing(client, query) for query in queries}
     assert refresh_planner_statistics() == "planner statistics refreshed"
-    planned = {query: work_of_listing(client, query) for query in queries}
-    # A page reads a few hundred index entries (a few thousand instructions), not every run of the statuses.
-    assert all(ticks <= 10 for ticks in planned.values()), planned
-    # Without statistics SQLite read all failed and cancelled runs of 20,000 and sorted them for one page.
-    assert all(unplanned[query] > 10 * planned[query] for query in several), (unplanned, planned)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'run_status_recent'")
+        assert cursor.fetchone()[0].startswith(f"{RUNS} ")  # the runs table counted in full, not sampled
+    # A page reads a few hundred index entries (a few thousand instructions), not every run of the statuses:
+    # joined through the memberships and without statistics, SQLite read and sorted all failed and cancelled
+    # runs for one page (68 and 122 thousand instructions here for the first two; 700 ms at 100,000 runs).
+    for query in ("status=failed&status=cancelled", "status=queued&status=running&status=failed", "status=running", ""):
+        assert work_of_listing(client, query) <= 10, query
