@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from .models import Metric, Run, StepRun
@@ -79,12 +80,14 @@ def compare(runs: Sequence[Run]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def metric_series(runs: Sequence[Run]) -> dict[str, Any]:
-    """For a chart: the runs that recorded metrics, oldest first, and each metric's value in each (null if none)."""
-    values = last_metric_values([run.pk for run in runs])
-    charted = sorted((run for run in runs if values.get(run.pk)), key=lambda run: (run.created_at, run.pk))
+def metric_series(runs: Sequence[tuple[int, datetime, str]]) -> dict[str, Any]:
+    """For a chart of the runs given as (id, created_at, status): those that recorded metrics, oldest first,
+    and each metric's value in each (null if none). Rows, not models: building 1,000 Run instances was
+    most of the chart's wait."""
+    values = last_metric_values([run_id for run_id, _, _ in runs])
+    charted = sorted((run for run in runs if values.get(run[0])), key=lambda run: (run[1], run[0]))
     names = sorted({name for run_values in values.values() for name in run_values})
     return {
-        "runs": [{"id": run.pk, "created_at": run.created_at, "status": run.status} for run in charted],
-        "metrics": {name: [values[run.pk].get(name) for run in charted] for name in names},
+        "runs": [{"id": run_id, "created_at": created_at, "status": status} for run_id, created_at, status in charted],
+        "metrics": {name: [values[run_id].get(name) for run_id, _, _ in charted] for name in names},
     }

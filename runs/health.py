@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,21 +17,41 @@ WORKER_BEAT = "worker-heartbeat"
 # The beat comes from the reaper's one-minute schedule, which django-q2's scheduler runs up to 30 s late.
 WORKER_BEAT_SECONDS = 180
 
+# Checks of the apps above this one (the scheduler of `schedules`), which add them when Django starts:
+# this module may not import them.
+_more_checks: dict[str, Callable[[], str]] = {}
+
+
+def add_check(name: str, check: Callable[[], str]) -> None:
+    """Have readiness() ask `check` too, under `name` ("ok" when nothing is wrong)."""
+    _more_checks[name] = check
+
 
 def note_worker_alive() -> None:
     """A worker ran a scheduled task: the broker delivers and somebody works."""
+    beat(WORKER_BEAT, WORKER_BEAT_SECONDS)
+
+
+def beat(name: str, seconds: float) -> None:
+    """This process is alive and doing its job: the heartbeat `name` holds for `seconds` from now."""
     Lease.objects.update_or_create(
-        name=WORKER_BEAT,
+        name=name,
         defaults={
             "holder": f"{socket.gethostname()}:{os.getpid()}",
-            "expires_at": timezone.now() + timedelta(seconds=WORKER_BEAT_SECONDS),
+            "expires_at": timezone.now() + timedelta(seconds=seconds),
         },
     )
 
 
 def readiness() -> dict[str, str]:
     """Each dependency and what is wrong with it ("ok" when nothing)."""
-    return {"database": _database(), "broker": _broker(), "workers": _workers()}
+    checks = {"database": _database(), "broker": _broker(), "workers": _workers()}
+    for name, check in _more_checks.items():
+        try:
+            checks[name] = check()
+        except Exception as exc:
+            checks[name] = f"unknown: {type(exc).__name__}"
+    return checks
 
 
 def _database() -> str:

@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Project
+from accounts.models import Membership, Project
 
 
 class PipelineDef(models.Model):
@@ -116,7 +116,10 @@ class RunQuerySet(models.QuerySet["Run"]):
             return self.none()
         if user.is_superuser:
             return self
-        return self.filter(project__memberships__user=user)
+        # IN (the user's projects), not a join through them: joined, SQLite (with statistics) read the runs
+        # project by project and sorted them all for a page of the newest (280 ms at 100,000 runs), where
+        # the subquery lets it walk the newest-first index and stop at a page (1 ms).
+        return self.filter(project_id__in=Membership.objects.filter(user=user).values("project_id"))
 
     def active(self) -> RunQuerySet:
         return self.filter(status__in=ACTIVE_RUN_STATES)

@@ -12,8 +12,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from .health import readiness
 from .metrics import FlowsiteCollector
 
-_registry = CollectorRegistry(auto_describe=False)
-_registry.register(FlowsiteCollector())
+# The apps above `runs` (the scheduler of `schedules`) register their collectors here when Django starts.
+registry = CollectorRegistry(auto_describe=False)
+registry.register(FlowsiteCollector())
 
 
 @require_GET
@@ -40,4 +41,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "a Bearer token (FLOWSITE_METRICS_TOKEN) is needed\n", status=401, content_type="text/plain"
         )
-    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

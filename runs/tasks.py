@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from . import execution, health, pruning, reaper, remote_runs, sweeper
+from . import execution, health, planner, pruning, reaper, remote_runs, sweeper
 
 
 def execute_run(run_id: int) -> str:
@@ -34,3 +34,10 @@ def prune_old_runs() -> str:
         return "retention is off (FLOWSITE_RETENTION_DAYS=0)"
     done = pruning.prune(timedelta(days=days), keep_failed=settings.FLOWSITE_RETENTION_KEEP_FAILED)
     return f"pruned {done.runs} run(s), {done.log_lines} log lines"
+
+
+def refresh_planner_statistics() -> str:
+    """The hourly schedule: SQLite's planner needs statistics refreshed as runs accumulate (runs.planner)."""
+    if planner.refresh_statistics():
+        return "planner statistics refreshed"
+    return "nothing to do: the database keeps its own statistics"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import Error
 
 from runs.reconnecting import reset_connection
 
 from .firing import fire_due, seconds_until_due
+from .health import BEAT_EVERY_SECONDS, note_scheduler_alive
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +28,16 @@ RETRY_SECONDS = 2.0
 
 def run(stop: threading.Event) -> None:
     """Fire due schedules until `stop` is set."""
+    last_beat = float("-inf")
     while not stop.is_set():
         try:
             fired = fire_due()
             if fired:
                 logger.info("fired %d schedule time(s): %s", len(fired), ", ".join(str(f) for f in fired))
             wait = seconds_until_due()
+            if time.monotonic() - last_beat >= BEAT_EVERY_SECONDS:
+                note_scheduler_alive()
+                last_beat = time.monotonic()
         except Error:
             logger.warning("the scheduler's database work failed; reconnecting", exc_info=True)
             reset_connection()

@@ -3,6 +3,7 @@
 // as columns, and runs ticked for comparison.
 import { NOT_MODIFIED, api, badge, canRun, confirmDialog, duration, h, message, poll, stepsSummary, when } from "./lib.js";
 import { formatValue } from "./metrics.js";
+import { dayStart, zoneLabel } from "./timezone.js";
 
 const FILTERS = ["search", "status", "pipeline", "stack", "triggered_by", "created_after", "created_before"];
 const REFRESH_MS = 1500; // new and changed runs show within 2 s
@@ -28,6 +29,7 @@ export async function runsPage(root, me, project) {
     h("label", {}, "Who ", h("input", { name: "triggered_by", value: params.get("triggered_by") || "", placeholder: "username", size: 10 })),
     h("label", {}, "From ", h("input", { name: "created_after", type: "date", value: (params.get("created_after") || "").slice(0, 10) })),
     h("label", {}, "To ", h("input", { name: "created_before", type: "date", value: (params.get("created_before") || "").slice(0, 10) })),
+    h("span", { class: "muted zone-note" }, `days in ${zoneLabel()}`),
     h("label", {}, "Metric columns ", h("input", { name: "metric_columns", value: metricColumns.join(", "), placeholder: "accuracy, loss", size: 16 })),
     h("button", { type: "submit" }, "Filter"),
     h("button", { type: "button", class: "secondary", onclick: () => { location.search = ""; } }, "Clear"));
@@ -95,9 +97,9 @@ export async function runsPage(root, me, project) {
     const query = {};
     const current = new URLSearchParams(location.search);
     for (const name of FILTERS) query[name] = current.getAll(name);
-    // The dates are days in the reader's time zone, and the range includes the day it ends on.
-    if (query.created_after.length) query.created_after = localMidnight(query.created_after[0], 0);
-    if (query.created_before.length) query.created_before = localMidnight(query.created_before[0], 1);
+    // The dates are days in the zone the reader chose (local or UTC), and the range includes the day it ends on.
+    if (query.created_after.length) query.created_after = dayStart(query.created_after[0], 0);
+    if (query.created_before.length) query.created_before = dayStart(query.created_before[0], 1);
     if (project) query.project = project.slug;
     if (metricColumns.length) query.metrics = metricColumns.join(",");
     if (asked !== drawnFor) conditional.etag = null; // another page: nothing to compare with
@@ -183,10 +185,4 @@ function splitNames(text) {
 
 function describe(runs) {
   return runs.map((r) => `#${r.id} is ${r.status}`).join(", ");
-}
-
-function localMidnight(day, plusDays) {
-  const date = new Date(`${day}T00:00:00`);
-  date.setDate(date.getDate() + plusDays);
-  return date.toISOString();
 }

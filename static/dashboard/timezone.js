@@ -17,6 +17,24 @@ export function formatTime(iso) {
   });
 }
 
+// The instant a day ("2026-11-30", plus some days) begins in the chosen zone, as ISO 8601 for the API:
+// a date range picked while UTC is chosen names UTC days, the reader's own days otherwise.
+export function dayStart(day, plusDays = 0) {
+  if (zoneChoice() === "utc") {
+    const date = new Date(`${day}T00:00:00Z`);
+    date.setUTCDate(date.getUTCDate() + plusDays);
+    return date.toISOString();
+  }
+  const date = new Date(`${day}T00:00:00`);
+  date.setDate(date.getDate() + plusDays);
+  return date.toISOString();
+}
+
+// What the chosen zone is called beside a date input: "UTC", or the reader's own zone.
+export function zoneLabel() {
+  return zoneChoice() === "utc" ? "UTC" : (Intl.DateTimeFormat().resolvedOptions().timeZone || "local time");
+}
+
 // The header's switch: changing it redraws the page with every time in the new zone.
 export function mountZoneSwitch(select) {
   const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local";

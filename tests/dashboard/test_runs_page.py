@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import expect
 
 from accounts.models import Membership, Role
-from runs.models import RunStatus
+from runs.models import Run, RunStatus
 from tests.factories import make_project
 from tests.runs.helpers import execute
 
@@ -100,6 +100,36 @@ def test_a_date_range_includes_the_days_it_names(new_page, ready, owner):
     page.reload()
     expect(page.locator("form.filters input[name=created_before]")).to_have_value(day.isoformat())
     expect(page.locator(f"table.runs tr[data-run='{run.pk}']"), inclusive).to_be_visible()
+
+
+def test_a_date_range_names_days_of_the_zone_chosen_utc_or_local(new_page, ready, owner):
+    run = execute(trigger(ready, "exploding", user=owner))
+    # 20:00 UTC on the 29th is 05:00 on the 30th in Tokyo (UTC+9 all year): the day depends on the zone.
+    at = datetime.datetime(2026, 11, 29, 20, 0, tzinfo=datetime.UTC)
+    Run.objects.filter(pk=run.pk).update(created_at=at)
+    page = new_page(timezone_id="Asia/Tokyo")
+    sign_in(page, "olivia")
+    row = page.locator(f"table.runs tr[data-run='{run.pk}']")
+    form = page.locator("form.filters")
+
+    def pick(day: str) -> None:
+        form.locator("input[name=created_after]").fill(day)
+        form.locator("input[name=created_before]").fill(day)
+        form.locator("button[type=submit]").click()
+        expect(page).to_have_url(re.compile(rf"created_after={day}&created_before={day}"))
+
+    expect(form.locator(".zone-note")).to_have_text("days in Asia/Tokyo")
+    pick("2026-11-30")
+    expect(row, "local time: the run was made on the 30th in Tokyo").to_be_visible()
+    pick("2026-11-29")
+    expect(page.locator("#app .message.info")).to_contain_text("No runs match")
+
+    page.locator("select#zone-switcher").select_option("utc")  # the page is drawn again, same range
+    expect(form.locator(".zone-note")).to_have_text("days in UTC")
+    expect(form.locator("input[name=created_after]")).to_have_value("2026-11-29")
+    expect(row, "UTC: the run was made on the 29th").to_be_visible()
+    pick("2026-11-30")
+    expect(page.locator("#app .message.info")).to_contain_text("No runs match")
 
 
 def test_runs_are_paged_fifty_at_a_time(page, ready, owner):

@@ -21,7 +21,7 @@ def test_readyz_is_ready_once_a_worker_has_run_its_schedule(client):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"] == {
-        "database": "ok", "broker": "ok", "workers": "no worker has run a scheduled task yet",
+        "database": "ok", "broker": "ok", "workers": "no worker has run a scheduled task yet", "scheduler": "ok",
     }  # fmt: skip
     reap_dead_runs()  # what the one-minute schedule runs on a worker
     response = client.get("/readyz")
