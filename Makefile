@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test test-fast coverage bench clean browser
+.PHONY: setup run test test-fast bench clean browser
 
 setup: $(INSTALLED)
 
@@ -29,16 +29,6 @@ test: setup browser
 # browser and slow (tests/conftest.py marks them). About 30 s here; `make test` still runs the whole suite.
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not browser and not slow"
-
-# The whole suite under coverage.py (CI's SQLite pass): prints the total over flowsite/, runs/, stacks/ and
-# accounts/, processes the tests start included, and fails under the floor in pyproject.toml.
-coverage: setup browser
-	@rm -rf test-output/coverage && mkdir -p test-output/coverage
-	$(BIN)/python -m coverage run -m pytest -n 2 --dist worksteal
-	@$(BIN)/python -m coverage combine -q
-	@$(BIN)/python -m coverage report > test-output/coverage/report.txt; status=$$?; \
-		echo "Coverage of flowsite/, runs/, stacks/, accounts/: $$($(BIN)/python -m coverage report --format=total --fail-under=0)% (floor $$(sed -n 's/^fail_under = //p' pyproject.toml)% in pyproject.toml; per file: test-output/coverage/report.txt)"; \
-		exit $$status
 
 # The dashboard's tests drive Debian's Chromium; install it when this machine lets us.
 browser:
