@@ -26,7 +26,7 @@ test: setup browser
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # The quick loop while editing: everything but the tests marked e2e (real worker, server or CLI processes),
-# browser and slow (tests/conftest.py marks them). About 30 s here; `make test` still runs the whole suite.
+# browser and slow (tests/conftest.py marks them). About 45 s here; `make test` still runs the whole suite.
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not browser and not slow"
 

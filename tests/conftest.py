@@ -25,7 +25,8 @@ E2E_MODULES = {
     "tests/runs/test_worker.py", "tests/runs/test_code_versions.py", "tests/api/test_worker_api.py",
     "tests/api/test_logs.py", "tests/api/test_run_record.py", "tests/vertex/test_vertex_runs.py",
     "tests/vertex/test_vertex_ownership.py", "tests/security/test_production_settings.py",
-    "tests/test_examples.py",
+    "tests/test_examples.py", "tests/notifications/test_worker.py", "tests/schedules/test_scheduler_health.py",
+    "tests/api/test_create_token_command.py", "tests/test_metrics_bench.py",
     "tests/vertex/test_vertex_unit.py::test_validating_a_config_does_not_import_the_sdk",
     "tests/engine/test_step.py::test_code_hash_is_stable_across_processes",
     "tests/engine/test_step.py::test_default_cache_key_is_stable_across_processes",
@@ -33,7 +34,9 @@ E2E_MODULES = {
 }  # fmt: skip
 SLOW_MODULES = {
     "tests/test_bench.py", "tests/api/test_schema.py", "tests/api/test_log_download.py",
-    "tests/security/test_bad_input.py",
+    "tests/security/test_bad_input.py", "tests/contract/test_typescript.py", "tests/api/test_runs_list_plans.py",
+    "tests/runs/test_project_move.py", "tests/security/test_secrets_at_rest.py::test_the_migration",
+    "tests/security/test_stack_grants.py::test_the_migration",
 }  # fmt: skip
 
 
