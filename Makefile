@@ -22,8 +22,9 @@ $(INSTALLED): requirements.txt
 # Two test processes (pytest-xdist), one per core of the machines we test on, stealing work from each
 # other so that one slow test at the end does not leave a core idle: each with its own
 # database, task queue and artifact folder (flowsite/test_settings.py).
+# The 15 slowest tests are listed at the end, so that what makes the suite slow is seen where it runs.
 test: setup browser
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 # The quick loop while editing: everything but the tests marked e2e (real worker, server or CLI processes),
 # browser and slow (tests/conftest.py marks them). About 45 s here; `make test` still runs the whole suite.
