@@ -169,9 +169,14 @@ def reconcile_once() -> dict[str, int]:
     many runs it looked at, how many ended, and how many units of ended runs are still live."""
     runs = list(active_remote_runs())
     orchestrators: dict[int, Any] = {}
+
+    def orchestrator_for(stack: Any) -> Any:
+        if stack.pk not in orchestrators:
+            orchestrators[stack.pk] = _orchestrator(stack)
+        return orchestrators[stack.pk]
+
     for run in runs:
-        if run.stack_id not in orchestrators:
-            orchestrators[run.stack_id] = _orchestrator(run.stack)
+        orchestrator_for(run.stack)
     # Jobs are looked up side by side: each lookup is a round trip to Google, the rest is quick.
     with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
         reports = {
@@ -195,11 +200,6 @@ def reconcile_once() -> dict[str, int]:
         except Exception:
             # One run's trouble (a bug, the database) must not stop the others being followed.
             logger.exception("reconciling run %s failed; trying again next pass", run.pk)
-
-    def orchestrator_for(stack: Any) -> Any:
-        if stack.pk not in orchestrators:
-            orchestrators[stack.pk] = _orchestrator(stack)
-        return orchestrators[stack.pk]
 
     # After the runs: a run this pass failed has its live units cancelled in the same pass.
     counts["orphans"] = remote_units.stop_orphans(orchestrator_for)
