@@ -5,10 +5,12 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
 
 from accounts.models import Project
 from runs.registry import sync_pipelines
 from stacks.models import Stack
+from tests.emptying import remember_what_migrations_made
 from tests.factories import make_project, make_stack, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +51,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
         elif item.nodeid.startswith(tuple(SLOW_MODULES)):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """The test database as migrations made it, which transactional tests leave as they found it."""
+    with django_db_blocker.unblock():
+        remember_what_migrations_made(DEFAULT_DB_ALIAS)
 
 
 @pytest.fixture(autouse=True)
