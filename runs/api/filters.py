@@ -3,7 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from ..models import Run, RunStatus
+from ..models import Run, RunQuerySet, RunStatus
 
 SEARCH_CHARS = 200
 
@@ -37,5 +37,5 @@ class RunFilter(django_filters.FilterSet):
         # One IN, not django-filter's OR of equalities: a single condition the planner estimates as one.
         return queryset.filter(status__in=value) if value else queryset
 
-    def filter_search(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
+    def filter_search(self, queryset: RunQuerySet, name: str, value: str) -> RunQuerySet:
         return queryset.search(value)
