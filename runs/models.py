@@ -158,7 +158,7 @@ def _params_containing(term: str, using: str) -> Q:
     No index serves a search inside a text on SQLite, and the runs list, newest first, read the runs through its
     index one by one until a page was full: for a rare text, every run (60 ms and more at 100,000 runs). Read in
     the order they are stored instead (from an index of the parameters alone, migration 0019), and given up at
-    a few more matches than an id list should hold, they cost some 10 ms for the whole table; a text that more
+    a few more matches than an id list should hold, they cost some 10 ms for all (bench/api.py); a text that more
     runs match fills a page after a few of the newest, as it did. PostgreSQL finds the few runs by its trigram
     index (0013) within the one query: the lookup there only added its own few ms.
     """

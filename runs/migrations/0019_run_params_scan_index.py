@@ -1,10 +1,10 @@
 """An index of the runs' parameters on SQLite, which the runs list's search reads instead of the runs table.
 
 No index serves a search inside a text on SQLite (PostgreSQL has its trigram index, 0013), so the search reads
-every run's parameters (RunQuerySet.search). Read from the table, that is every page of the runs,
-failure messages and tracebacks included; read from this index, only the parameters (a tenth of the time with
-a third of the runs failed with 2 KB messages, at 100,000 runs). Not on PostgreSQL, whose b-tree entries
-are capped below the 64 KiB of parameters a run may have.
+every run's parameters (RunQuerySet.search). Read from the table, that is every page of the runs, failure
+messages and tracebacks included; read from this index, only the parameters: at 100,000 runs of which a fifth
+ended with a 2 KB message, 70 to 110 ms from the table and 30 to 45 ms from the index (a loaded machine).
+Not on PostgreSQL, whose b-tree entries are capped below the 64 KiB of parameters a run may have.
 """
 
 from django.db import migrations
