@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from ..models import PipelineDef, Run, RunStatus
+from ..models import Run, RunQuerySet, RunStatus
 
 SEARCH_CHARS = 200
 
@@ -37,17 +37,5 @@ class RunFilter(django_filters.FilterSet):
         # One IN, not django-filter's OR of equalities: a single condition the planner estimates as one.
         return queryset.filter(status__in=value) if value else queryset
 
-    def filter_search(self, queryset: QuerySet[Run], name: str, value: str) -> QuerySet[Run]:
-        term = value.strip()
-        if not term:
-            return queryset
-        # The pipelines looked up first (a few rows), so that every condition is on the runs table's own columns
-        # with an index each, and PostgreSQL estimates them well: a subquery there read as half of all runs.
-        pipelines = list(PipelineDef.objects.filter(name__icontains=term).values_list("pk", flat=True))
-        matches = Q(params__icontains=term)
-        if pipelines:
-            matches |= Q(pipeline_id__in=pipelines)
-        number = term.removeprefix("#")
-        if number.isdigit() and len(number) < 19:
-            matches |= Q(pk=int(number))
-        return queryset.filter(matches)
+    def filter_search(self, queryset: RunQuerySet, name: str, value: str) -> RunQuerySet:
+        return queryset.search(value)

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django_q.models import Schedule as QSchedule
 from rest_framework.test import APIClient
 
-from runs.models import PipelineDef, Run, RunStatus
+from runs.models import FEW_PARAM_MATCHES, PipelineDef, Run, RunStatus
 from runs.tasks import refresh_planner_statistics
 from tests.factories import make_project
 
@@ -80,3 +80,18 @@ def test_a_page_of_several_statuses_reads_a_page_not_every_run(owner, stack, pip
     # runs for one page (68 and 122 thousand instructions here for the first two; 700 ms at 100,000 runs).
     for query in ("status=failed&status=cancelled", "status=queued&status=running&status=failed", "status=running", ""):
         assert work_of_listing(client, query) <= 10, query
+
+
+@sqlite_only
+def test_a_search_reads_the_parameters_from_their_index_not_the_runs_rows(owner, ready):
+    # The runs' rows hold failure messages and tracebacks too: read whole, they made a search by a rare text
+    # read every page of the runs table.
+    client = APIClient()
+    client.force_authenticate(owner)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/runs/", {"search": "no such text"}).status_code == 200
+    lookup = next(q["sql"] for q in queries.captured_queries if f"LIMIT {FEW_PARAM_MATCHES + 1}" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {lookup}")
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert plan == ["SCAN runs_run USING COVERING INDEX run_params_text"]

@@ -3,16 +3,19 @@ pipeline or parameter value."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Membership, Role
 from flowsite.api_defaults import BAD_CURSOR
-from runs.models import RunStatus
+from runs.models import FEW_PARAM_MATCHES, PipelineDef, Run, RunStatus
 from tests.runs.helpers import execute
 
 from .helpers import error, trigger
+from .test_runs import T0
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +112,30 @@ def test_search_finds_a_run_by_its_id_and_keeps_other_filters(api, ready, owner,
     runs[2].cancel(by=owner)
     assert ids(client.get("/api/runs/", {"search": "greeting", "status": RunStatus.CANCELLED})) == [runs[2].pk]
     assert ids(client.get("/api/runs/", {"search": "  "})) == [r.pk for r in reversed(runs)]
+
+
+def test_a_parameter_matched_by_few_runs_or_by_many_finds_the_same_runs(
+    api, ready, owner, outsider, other_project, stack
+):
+    # On SQLite up to FEW_PARAM_MATCHES runs are looked up by id, more by reading parameters newest first: either way the
+    # runs visible to the user whose parameters contain the text, newest first, whatever other project has them.
+    greeting = PipelineDef.objects.get(name="greeting")
+
+    def run(project, i: int, name: str) -> Run:
+        return Run(project=project, pipeline=greeting, stack=stack, params={"name": name}, created_at=T0 + timedelta(i))
+
+    Run.objects.bulk_create(
+        [run(ready, i, f"Common {i}") for i in range(FEW_PARAM_MATCHES)]
+        + [run(other_project, FEW_PARAM_MATCHES + i, f"common, rare {i}") for i in range(3)]
+        + [run(ready, FEW_PARAM_MATCHES + 3 + i, f"rare {i}") for i in range(2)]
+    )
+    mine = list(Run.objects.filter(project=ready).order_by("-created_at"))
+    client = api(owner)
+    for term, many in (("COMMON", True), ("rare", False)):
+        assert (Run.objects.filter(params__icontains=term).count() > FEW_PARAM_MATCHES) is many
+        expected = [r.pk for r in mine if term.lower() in r.params["name"].lower()]
+        assert ids(client.get("/api/runs/", {"search": term, "page_size": 500})) == expected[:500]
+    assert ids(client.get("/api/runs/", {"search": "rare", "status": RunStatus.COMPLETED})) == []
 
 
 def test_a_search_longer_than_200_characters_is_a_400_naming_it(api, ready, owner):
