@@ -34,6 +34,10 @@ class ForcedStop(BaseException):
     """Raised again inside a step that went on running after a StopExecution."""
 
 
+class _Withdrawn(BaseException):
+    """Takes the place of an interrupt that a step ended before; raised and caught in `Supervisor.release`."""
+
+
 POLL_SECONDS = 0.1
 _REDELIVER_SECONDS = 1.0
 _LINGER_SECONDS = 2.0
@@ -80,9 +84,29 @@ def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
 
 
+def _withdraw_pending_interrupt(thread_id: int) -> None:
+    """Keep an interrupt not yet raised in this thread from hitting the executor after its step ended.
+
+    It is replaced by one raised and caught here. Clearing it instead (SetAsyncExc with NULL) leaves
+    CPython 3.11's eval breaker signalled for good: every thread then takes the slow path at each check,
+    and under a tracer (coverage, a debugger) this thread spins without end.
+    """
+    try:
+        _set_async_exc(thread_id, _Withdrawn)
+        _delivery_point()
+    except _Withdrawn:
+        pass
+
+
+def _delivery_point() -> None:
+    """A Python call, at whose start the interpreter raises a pending interrupt."""
+
+
 class Supervisor:
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # A plain lock: its `with` has no Python frame in which an interrupt could land and leave it held.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._watches: set[Watch] = set()
         self._thread: threading.Thread | None = None
         self._idle = True
@@ -110,13 +134,12 @@ class Supervisor:
         """
         # First, before taking the lock: the signal handler checks this flag.
         watch.armed = False
-        with self._cond:
+        with self._lock:
             self._watches.discard(watch)
             if watch in _main_watches:
                 _main_watches.remove(watch)
-            if watch.fired is not None and not watch.uses_signal:
-                # The step ended before the exception was raised: do not let it hit the executor.
-                _set_async_exc(watch.thread_id, None)
+        if watch.fired is not None and not watch.uses_signal:
+            _withdraw_pending_interrupt(watch.thread_id)
 
     def _loop(self) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -431,6 +432,36 @@ def test_timeout_interrupts_a_busy_loop_outside_the_main_thread():
     assert result.success is False
     assert "timed out after 0.3 s" in result.error
     assert box["end"] - box["start"] < within(5)
+
+
+def test_a_traced_thread_ends_at_its_steps_timeout_and_runs_on():
+    # Under a tracer (coverage, a debugger) CPython 3.11 spun for good in a thread whose pending
+    # interrupt had been cleared; the thread must end its step and carry on running Python code.
+    @step(timeout=0.3)
+    def spin():
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            pass
+
+    def tracer(frame, event, arg):
+        return tracer
+
+    box = {}
+
+    def worker():
+        sys.settrace(tracer)
+        try:
+            box["result"] = run(spin)
+            box["after"] = sum(range(1000))
+        finally:
+            sys.settrace(None)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert "timed out after 0.3 s" in box["result"].error
+    assert box["after"] == 499500
 
 
 def test_step_that_swallows_the_timeout_still_fails_as_timed_out():
