@@ -8,6 +8,11 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# A machine may ask Python not to cache bytecode (PYTHONDONTWRITEBYTECODE). The suite starts hundreds of
+# Python processes (workers, runs, servers, the CLI), each of which would then compile our code afresh: with
+# the cache `make test-fast` takes 25 s here instead of 33 s. __pycache__/ is ignored by git.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: setup run test test-fast coverage bench clean browser
 
 setup: $(INSTALLED)
@@ -27,7 +32,7 @@ test: setup browser
 	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 # The quick loop while editing: everything but the tests marked e2e (real worker, server or CLI processes),
-# browser and slow (tests/conftest.py marks them). About 45 s here; `make test` still runs the whole suite.
+# browser and slow (tests/conftest.py marks them). About 25 s here; `make test` still runs the whole suite.
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not browser and not slow"
 
