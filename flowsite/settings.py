@@ -400,6 +400,7 @@ Q_CLUSTER: dict[str, object] = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["broker_class"] = "runs.broker.PromptRedis"
 else:
     Q_CLUSTER["orm"] = "default"
 
