@@ -85,8 +85,9 @@ def plan(run: Run, pipeline: Any) -> None:
         raise ValueError(f"a step group and a step, or two groups apart, share the name {twice[0]!r}")
     rows = []
     for position, unit in enumerate(pipeline.execution_units()):
-        own = [step.name for step in unit_steps(unit)]
-        needs = sorted({producers[name] for step in unit_steps(unit) for name in step.inputs} - set(own))
+        steps = unit_steps(unit)
+        own = [step.name for step in steps]
+        needs = sorted({producers[name] for step in steps for name in step.inputs} - set(own))
         rows.append(UnitJob(run=run, unit=unit.name, position=position, steps=own, needs=needs))
     try:
         with transaction.atomic():
@@ -329,15 +330,16 @@ def _job_spec(run: Run, orchestrator: Any, pipeline: Any, unit: UnitJob, token: 
     from .remote_runs import job_environment
 
     step_or_group = pipeline.unit(unit.unit)
+    steps = unit_steps(step_or_group)
     resources = getattr(step_or_group, "aggregated_resources", None) or getattr(step_or_group, "resources", None)
     env = {
         **job_environment(run, token, orchestrator),
         "FLOWSITE_UNIT": unit.unit,
-        "FLOWSITE_UNIT_INPUTS": json.dumps(_inputs(run, pipeline, step_or_group, unit), sort_keys=True),
+        "FLOWSITE_UNIT_INPUTS": json.dumps(_inputs(run, pipeline, steps, unit), sort_keys=True),
     }
     name = f"{run.pipeline.name}-{run.pk}-{unit.unit}"
-    timeout = unit_timeout(unit_steps(step_or_group))
-    capacities = tuple(step.capacity for step in unit_steps(step_or_group))
+    timeout = unit_timeout(steps)
+    capacities = tuple(step.capacity for step in steps)
     return JobSpec(name, unit_labels(run, unit), env, resources, timeout_seconds=timeout, capacities=capacities)
 
 
@@ -354,13 +356,12 @@ def unit_timeout(steps: list[Any]) -> int | None:
     return int(total + STARTUP_SECONDS + 0.999)
 
 
-def _inputs(run: Run, pipeline: Any, step_or_group: Any, unit: UnitJob) -> dict[str, dict[str, str]]:
+def _inputs(run: Run, pipeline: Any, steps: list[Any], unit: UnitJob) -> dict[str, dict[str, str]]:
     """Where each input the unit takes from other units is: an artifact, or a skipped step's mark.
 
     An output its step returned as None was not stored: it is described as nothing, read as None.
     """
     producers = {output: step.name for step in pipeline.steps for output in step.outputs}
-    steps = unit_steps(step_or_group)
     wanted = {name: producers[name] for step in steps for name in step.inputs if producers[name] not in unit.steps}
     skipped = set(StepRun.objects.filter(run=run, name__in=unit.needs, status=StepStatus.SKIPPED)
                   .values_list("name", flat=True))  # fmt: skip

@@ -16,30 +16,13 @@ from tests.factories import make_project, make_stack, make_user
 ROOT = Path(__file__).resolve().parents[1]
 (ROOT / "test-output").mkdir(exist_ok=True)
 
-# `make test-fast` runs what carries none of the marks e2e, browser and slow. Marked here, in one place:
-# by the fixtures a test uses, so that no new browser or cluster test is forgotten, and by module for the
-# tests that start processes of their own (a run's child, a server, the CLI) or load much data: a module,
-# or one test of it by its node id.
+# `make test-fast` runs what carries none of the marks e2e, browser and slow (registered in pyproject.toml).
+# A test that starts processes of its own (a run's child, a server, the CLI) or takes seconds for another reason
+# says so where it is written: `pytestmark = pytest.mark.e2e` (or `slow`) at the top of its module, or
+# `@pytest.mark.e2e` on the one test. Those that use a browser or a real cluster, server or fake Vertex are
+# marked here by their fixtures, so that no new one is forgotten.
 BROWSER_FIXTURES = {"browser", "new_page"}
 REAL_PROCESS_FIXTURES = {"cluster", "live_server", "fake_vertex"}
-E2E_MODULES = {
-    "tests/faults/", "tests/cli/", "tests/site/test_serve.py", "tests/runs/test_execution.py",
-    "tests/runs/test_worker.py", "tests/runs/test_code_versions.py", "tests/api/test_worker_api.py",
-    "tests/api/test_logs.py", "tests/api/test_run_record.py", "tests/vertex/test_vertex_runs.py",
-    "tests/vertex/test_vertex_ownership.py", "tests/security/test_production_settings.py",
-    "tests/test_examples.py", "tests/notifications/test_worker.py", "tests/schedules/test_scheduler_health.py",
-    "tests/api/test_create_token_command.py", "tests/test_metrics_bench.py",
-    "tests/vertex/test_vertex_unit.py::test_validating_a_config_does_not_import_the_sdk",
-    "tests/engine/test_step.py::test_code_hash_is_stable_across_processes",
-    "tests/engine/test_step.py::test_default_cache_key_is_stable_across_processes",
-    "tests/engine/test_step.py::test_code_hash_changes_when_the_source_changes",
-}  # fmt: skip
-SLOW_MODULES = {
-    "tests/test_bench.py", "tests/api/test_schema.py", "tests/api/test_log_download.py",
-    "tests/security/test_bad_input.py", "tests/contract/test_typescript.py", "tests/api/test_runs_list_plans.py",
-    "tests/runs/test_project_move.py", "tests/security/test_secrets_at_rest.py::test_the_migration",
-    "tests/security/test_stack_grants.py::test_the_migration",
-}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,10 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         used = set(getattr(item, "fixturenames", ()))
         if used & BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
-        elif used & REAL_PROCESS_FIXTURES or item.nodeid.startswith(tuple(E2E_MODULES)):
+        elif used & REAL_PROCESS_FIXTURES:
             item.add_marker(pytest.mark.e2e)
-        elif item.nodeid.startswith(tuple(SLOW_MODULES)):
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from tests.cluster import ROOT
 from tests.cluster import test_database_url as database_url
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def create_token(*args: str) -> subprocess.CompletedProcess[str]:

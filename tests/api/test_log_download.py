@@ -15,7 +15,7 @@ from runs.models import LogLine, Run, RunStatus
 
 from .helpers import error, trigger
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 AT = datetime(2030, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)
 

@@ -12,6 +12,8 @@ from tests.runs.helpers import Background, execute
 
 from .helpers import error, trigger
 
+pytestmark = pytest.mark.e2e
+
 
 def logs(client, run, **params):
     response = client.get(f"/api/runs/{run.pk}/logs/", params)

@@ -13,7 +13,7 @@ from tests.runs.helpers import execute
 
 from .helpers import add_member, error, trigger
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
 READERS = [("owner", 200), ("member", 200), ("viewer", 200), ("outsider", 404), ("anonymous", 401)]
 OUTCOMES = ("steps_completed", "steps_cached", "steps_skipped", "steps_failed", "steps_cancelled")

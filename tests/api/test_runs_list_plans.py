@@ -17,7 +17,7 @@ from tests.factories import make_project
 
 from .test_runs import T0
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 sqlite_only = pytest.mark.skipif(
     "connection.vendor != 'sqlite'", reason="PostgreSQL's autovacuum keeps statistics of its own"
 )

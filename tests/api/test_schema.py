@@ -15,7 +15,7 @@ from flowsite.api_urls import router
 from runs.models import Run
 from tests.runs.helpers import execute
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 @pytest.fixture

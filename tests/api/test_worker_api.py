@@ -17,7 +17,7 @@ from tests.api.helpers import error
 from tests.conftest import ledger_entries
 from tests.runs.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 FINAL = {"completed", "failed", "cancelled", "dead"}
 

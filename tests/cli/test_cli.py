@@ -20,7 +20,7 @@ from tests.runs.helpers import execute, wait_for
 
 from .conftest import ROOT, cli_env
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 RUN_HEADER = ["ID", "STATUS", "PIPELINE", "PROJECT", "STACK", "BY", "STARTED", "DURATION", "STEPS"]
 

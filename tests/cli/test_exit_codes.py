@@ -21,7 +21,7 @@ from runs.reaper import reap
 
 from .conftest import ROOT, cli_env
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 class Waiting:

@@ -7,7 +7,7 @@ import pytest
 from runs.models import Run
 from tests.factories import make_metric
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def scored(project, name: str, accuracy: float) -> Run:

@@ -11,7 +11,7 @@ from notifications.models import Delivery, DeliveryStatus
 from runs.models import Run
 from tests.notifications.conftest import webhook_rule
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_rules_deliveries_and_resend_from_the_command_line(cli, ready):

@@ -11,7 +11,7 @@ from accounts.models import ApiToken, Membership, Role
 from schedules.models import Schedule
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_create_list_pause_resume_and_delete_a_schedule(cli, ready):

@@ -14,7 +14,7 @@ from runs.models import LogLine, Run, RunStatus
 from tests.factories import make_user
 from tests.runs.helpers import execute
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 AT = timezone.now()
 LINES = 12_345

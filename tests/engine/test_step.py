@@ -202,6 +202,7 @@ def _hash_in_subprocess(folder: Path) -> str:
     return completed.stdout.strip()
 
 
+@pytest.mark.e2e
 def test_code_hash_is_stable_across_processes(tmp_path):
     (tmp_path / "flowmod.py").write_text(_MODULE_V1)
     first = _hash_in_subprocess(tmp_path)
@@ -210,6 +211,7 @@ def test_code_hash_is_stable_across_processes(tmp_path):
     assert first == second
 
 
+@pytest.mark.e2e
 def test_code_hash_changes_when_the_source_changes(tmp_path):
     (tmp_path / "flowmod.py").write_text(_MODULE_V1)
     before = _hash_in_subprocess(tmp_path)
@@ -342,6 +344,7 @@ _KEY_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_default_cache_key_is_stable_across_processes(tmp_path):
     (tmp_path / "flowmod.py").write_text(_MODULE_V1)
     repo_root = Path(__file__).resolve().parents[2]

@@ -32,6 +32,7 @@ from tests.conftest import ledger_entries
 from tests.runs.helpers import wait_for
 
 pytestmark = [
+    pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not settings.REDIS_URL,

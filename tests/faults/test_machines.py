@@ -28,7 +28,7 @@ from tests.cluster import Cluster
 from tests.conftest import ledger_entries
 from tests.runs.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 MODULE = "flowsite_machine_pipeline"
 # Short, through the real setting, so that a lost machine's runs die within the test: three of the

@@ -17,7 +17,7 @@ from runs.models import FINAL_RUN_STATES, FailureReason, LogLine, Run, RunEvent,
 from tests.cluster import Cluster
 from tests.runs.helpers import execute, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 STEPS = 30
 postgres_only = pytest.mark.skipif(

@@ -22,7 +22,7 @@ from runs.remote_runs import reconcile_once
 from tests.pipelines import LONG_ERROR_CHARS, LONG_LINE_CHARS, REPORT_LINES
 from tests.runs.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def finished(run: Run, timeout: float) -> Run:

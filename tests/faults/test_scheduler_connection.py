@@ -11,6 +11,8 @@ from tests.schedules.processes import Scheduler
 
 from .test_recording import _processes_connections, cut_connections, postgres_only
 
+pytestmark = pytest.mark.e2e
+
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)

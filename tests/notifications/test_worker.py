@@ -16,7 +16,7 @@ from tests.runs.helpers import wait_for
 
 from .conftest import webhook_rule
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests import cluster as clusters
 from tests.cluster import ROOT, Cluster
 from tests.runs.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 MODULE = "flowsite_editable_pipeline"
 

@@ -16,7 +16,7 @@ from tests.timing import within
 
 from .helpers import Background, execute, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def trigger(project, pipeline, **params):

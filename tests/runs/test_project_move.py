@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 from accounts.models import Membership, Project, Role
 from runs.models import Run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 MOVE = ("accounts", "0003_project_membership_from_runs")
 

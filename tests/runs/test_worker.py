@@ -15,7 +15,7 @@ from tests.timing import within
 
 from .helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def final(run: Run, timeout: float = 30.0) -> Run:

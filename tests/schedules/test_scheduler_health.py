@@ -15,6 +15,8 @@ from tests.runs.helpers import wait_for
 from .conftest import make_due
 from .processes import Scheduler
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "scrape-me-7c1f"
 
 

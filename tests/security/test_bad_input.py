@@ -24,6 +24,8 @@ from tests.api.helpers import error
 from tests.cli.conftest import ROOT, cli, key  # noqa: F401
 from tests.runs.helpers import wait_for
 
+pytestmark = pytest.mark.slow
+
 LIMIT = 64 * 1024
 
 BODIES = {

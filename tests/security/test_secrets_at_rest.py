@@ -53,6 +53,7 @@ def test_secrets_under_a_key_that_is_gone_say_so(settings):
         Stack.objects.get(pk=stack.pk)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_the_secrets_already_stored():
     executor = MigrationExecutor(connection)

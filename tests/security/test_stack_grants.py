@@ -300,6 +300,7 @@ def test_users_with_the_permissions_but_not_staff_are_refused_in_both_doors(clie
 # Upgrading
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_grants_every_existing_stack_to_every_existing_project():
     executor = MigrationExecutor(connection)

@@ -27,7 +27,7 @@ from tests.cluster import ROOT
 from tests.cluster import test_database_url as database_url
 from tests.fake_vertex import FakeVertex
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(params=[False, True], ids=["filter-honoured", "filter-ignored"])

@@ -18,7 +18,7 @@ from tests.cluster import ROOT
 from tests.cluster import test_database_url as database_url
 from tests.runs.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def start(project, pipeline, **params) -> Run:

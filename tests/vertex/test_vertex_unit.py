@@ -59,6 +59,7 @@ def test_config_errors_name_the_field(config, field, reason):
     assert reason in caught.value.errors[field]
 
 
+@pytest.mark.e2e
 def test_validating_a_config_does_not_import_the_sdk():
     code = (
         "import django, sys; django.setup(); from stacks.registry import parse_config; "
