@@ -32,7 +32,8 @@ test: setup browser
 	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 # The quick loop while editing: everything but the tests marked e2e (real worker, server or CLI processes),
-# browser and slow (set in each module, or by tests/conftest.py from the fixtures). About 25 s here; `make test` still runs the whole suite.
+# browser and slow (set in each module, or by tests/conftest.py from the fixtures they use). About 25 s
+# here; `make test` still runs the whole suite.
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not browser and not slow"
 
