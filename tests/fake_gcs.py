@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlparse
+
+from tests import local_http
 
 OBJECT = re.compile(r"^/(?:download/)?storage/v1/b/([^/]+)/o/(.+)$")
 OBJECTS = re.compile(r"^/(?:upload/)?storage/v1/b/([^/]+)/o$")
@@ -41,14 +43,11 @@ class FakeGCS:
             def do_DELETE(self) -> None:
                 server._handle(self, "DELETE")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = local_http.serve(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
 
     def uris(self) -> list[str]:
         return sorted(f"gs://{bucket}/{name}" for bucket, name in list(self.objects))

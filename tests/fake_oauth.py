@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests import local_http
 
 
 class FakeOAuth:
@@ -33,13 +34,11 @@ class FakeOAuth:
                 self.end_headers()
                 self.wfile.write(data.encode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = local_http.serve(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
 
     def service_account_key(self, email: str) -> str:
         """A service-account key (JSON) for `email`, with a fresh RSA key, whose tokens come from here."""

@@ -22,11 +22,13 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from itertools import count
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from tests import local_http
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB_PATH = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/customJobs(?:/(\d+))?(:cancel)?$")
@@ -104,22 +106,16 @@ class FakeVertex:
             def do_POST(self) -> None:
                 server._handle(self, "POST")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = local_http.serve(Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._threads = [
-            threading.Thread(target=self.httpd.serve_forever, daemon=True),
-            threading.Thread(target=self._advance_loop, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        threading.Thread(target=self._advance_loop, daemon=True).start()
 
     # Test controls
 
     def stop(self) -> None:
         self._stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
         for job in list(self.jobs.values()):
             self._kill(job)
         shutil.rmtree(self._logs, ignore_errors=True)

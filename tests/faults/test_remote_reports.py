@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from flowsite.remote import LINE_CHARS, ControlPlane, Reporter
 from runs.execution import execute_run
 from runs.models import LogLine, Run, RunStatus, RunToken, StepStatus
 from runs.remote_runs import reconcile_once
+from tests import local_http
 from tests.pipelines import LONG_ERROR_CHARS, LONG_LINE_CHARS, REPORT_LINES
 from tests.runs.helpers import wait_for
 
@@ -134,14 +135,11 @@ class RefusingServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = local_http.serve(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
 
 
 @pytest.mark.parametrize("status", [404, 409, 413, 422])
@@ -189,13 +187,11 @@ class AnswerLosingProxy:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = local_http.serve(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        local_http.stop(self.httpd)
 
 
 def test_a_report_whose_answer_was_lost_is_recorded_once(vertex_project, live_server):
