@@ -10,6 +10,7 @@ from django.db import DEFAULT_DB_ALIAS
 from accounts.models import Project
 from runs.registry import sync_pipelines
 from stacks.models import Stack
+from tests import prompt_live_server  # noqa: F401  (Django's live server, with TCP_NODELAY)
 from tests.emptying import remember_what_migrations_made
 from tests.factories import make_project, make_stack, make_user
 
