@@ -3,22 +3,19 @@
     python -m bench.metrics_pages [--runs N]
 
 Builds the scratch SQLite database of bench/api.py (N runs, 100,000 by default), gives the latest 1,000
-runs of one pipeline in the project the page shows three metrics each (two scores and a 20-point series), serves it with runserver and
-reads Chromium's Performance API: milliseconds from navigation start until the pipeline page's charts and
-the compare page's table are on screen. Target (issue 11): first render under 500 ms.
+runs of one pipeline in the project the page shows three metrics each (two scores and a 20-point series),
+serves it with the production server (`manage.py serve`, gunicorn) and reads Chromium's Performance API:
+milliseconds from navigation start until the pipeline page's charts and the compare page's table are on
+screen. Target (issue 11): first render under 500 ms.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
-import sys
 
 from django.utils import timezone  # noqa: E402
 
+from bench import scratch
 from bench.api import SCRATCH, populate  # sets Django up, before any model is imported
 
 # isort: split
@@ -66,13 +63,8 @@ def main() -> None:
     user = get_user_model().objects.get(username="bench")
     user.set_password("bench-password")
     user.save()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
-    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server = scratch.ProductionServer(SCRATCH)
+    base = server.url
     results: dict[str, list[float]] = {}
     try:
         with sync_playwright() as p:
@@ -102,7 +94,7 @@ def main() -> None:
                 results.setdefault(compare, []).append(page.evaluate("performance.now()"))
             browser.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        server.stop()
     print(f"scratch database {SCRATCH}; {args.runs:,} runs; Chromium headless; ms from navigation start, 5 visits")
     print(f"chart caption: {shown}")
     # The runs the chart drew: those of the project the page shows (the caption's count), at most 1,000.

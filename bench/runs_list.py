@@ -18,24 +18,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 from cryptography.fernet import Fernet
 
 from bench import scratch
 
-ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/flowsite_bench"
 # The server decrypts the stack's secrets that this process wrote: one key for both.
 SECRET_KEYS = Fernet.generate_key().decode()
@@ -162,61 +156,8 @@ class ConnectionPoller(threading.Thread):
         self.db.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`manage.py serve --no-worker` as a web machine of a deployment runs it, on the scratch database."""
-
-    def __init__(self, workers: int, threads: int) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log_path = SCRATCH / "serve.log"
-        env = {name: value for name, value in os.environ.items() if name not in ("DEBUG", "REDIS_URL")}
-        env.update(
-            DJANGO_SETTINGS_MODULE="flowsite.settings",
-            FLOWSITE_PROFILE="production",
-            DATABASE_URL=DATABASE_URL,
-            SECRET_KEY=secrets.token_urlsafe(50),
-            FLOWSITE_SECRET_KEYS=SECRET_KEYS,
-            FLOWSITE_HTTPS="false",  # a private network: no TLS proxy in front of the bench
-            ALLOWED_HOSTS="127.0.0.1",
-            FLOWSITE_PIPELINES="tests.pipelines",
-            FLOWSITE_WEB_WORKERS=str(workers),
-            FLOWSITE_WEB_THREADS=str(threads),
-        )
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", self.url.removeprefix("http://"), "--no-worker"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not self._healthy():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"the server did not start:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def too_many_clients(self) -> int:
-        return self.log_path.read_text(errors="replace").count(TOO_MANY)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(60)
-        self.log.close()
-
-
 def load(
-    server: Server, key: str, case: Case, urls: list[str], *,
+    server: scratch.ProductionServer, key: str, case: Case, urls: list[str], *,
     requests: int, clients: int, trigger_every: int = 0, interval: float = 0.0, conditional: bool = False,
 ) -> None:  # fmt: skip
     """`requests` requests from `clients` threads: GETs of `urls` in turn, and every `trigger_every`-th a
@@ -306,7 +247,7 @@ def main() -> None:
     poller = ConnectionPoller(DATABASE_URL) if postgres else None
     if poller:
         poller.start()
-    server = Server(args.workers, args.threads)
+    server = scratch.ProductionServer(SCRATCH, args.workers, args.threads)
     first_page = "/api/runs/"
     filtered = f"/api/runs/?status=failed&project={MEMBER_OF[1]}"
     cases = [
@@ -327,7 +268,7 @@ def main() -> None:
         # Every thread's first request (and its first connection) is not what a user waits for on a live server.
         load(server, key, Case("warm-up"), [first_page, filtered], requests=bound * 4, clients=args.clients)
         for case, urls, trigger_every, conditional in cases:
-            before = server.too_many_clients()
+            before = server.log_text().count(TOO_MANY)
             if poller:
                 poller.take_peak()
             load(
@@ -335,7 +276,7 @@ def main() -> None:
                 interval=args.interval, conditional=conditional,
             )  # fmt: skip
             case.peak_connections = poller.take_peak() if poller else None
-            case.too_many_clients = server.too_many_clients() - before + sum(TOO_MANY in e for e in case.errors)
+            case.too_many_clients = server.log_text().count(TOO_MANY) - before + sum(TOO_MANY in e for e in case.errors)
             report(case, bound)
     finally:
         server.stop()

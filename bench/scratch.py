@@ -13,11 +13,20 @@ Redis broker: only what it starts (a server, a qcluster) is given a deployment's
 from __future__ import annotations
 
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dj_database_url
+
+ROOT = Path(__file__).resolve().parents[1]
 
 if TYPE_CHECKING:
     from stacks.models import Stack
@@ -74,3 +83,61 @@ def prepare() -> Stack:
     call_command("migrate", verbosity=0)
     sync_pipelines()
     return Stack.objects.create(name="local", kind="local", is_default=True, open_to_all_projects=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ProductionServer:
+    """`manage.py serve --no-worker` on the scratch database, as a web machine of a deployment runs it: gunicorn
+    under the production profile, over plain HTTP. Not Django's runserver, whose answers on a kept-alive
+    connection wait up to 40 ms for the client's acknowledgement (Nagle's algorithm), which a browser's
+    timings then include."""
+
+    def __init__(self, folder: Path, workers: int = 2, threads: int = 4) -> None:
+        from django.conf import settings
+
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log_path = folder / "serve.log"
+        env = {name: value for name, value in os.environ.items() if name not in ("DEBUG", "REDIS_URL")}
+        env.update(
+            DJANGO_SETTINGS_MODULE="flowsite.settings",
+            FLOWSITE_PROFILE="production",
+            SECRET_KEY=secrets.token_urlsafe(50),
+            # The stack secrets this process wrote, the server reads.
+            FLOWSITE_SECRET_KEYS=",".join(settings.FLOWSITE_SECRET_KEYS),
+            FLOWSITE_HTTPS="false",  # a private network: no TLS proxy in front of the bench
+            ALLOWED_HOSTS="127.0.0.1",
+            FLOWSITE_WEB_WORKERS=str(workers),
+            FLOWSITE_WEB_THREADS=str(threads),
+        )
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", self.url.removeprefix("http://"), "--no-worker"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not self._healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"the server did not start:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # gunicorn's arbiter stops its workers
+            self.process.wait(60)
+        self.log.close()
