@@ -63,7 +63,7 @@ def main() -> None:
     user = get_user_model().objects.get(username="bench")
     user.set_password("bench-password")
     user.save()
-    server = scratch.ProductionServer(SCRATCH)
+    server = scratch.ProductionServer(SCRATCH, workers=1)  # one browser: one process of 4 threads is plenty
     base = server.url
     results: dict[str, list[float]] = {}
     try:
