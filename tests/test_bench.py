@@ -43,14 +43,19 @@ def test_runs_list_benchmark_loads_the_production_server_without_errors(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "300 runs" in out
-    for case in ("first page", "status=failed&project=fraud", "mixed, 1 trigger in 20"):
+    for case in (
+        "floor: GET /healthz (no database, no sign-in)",
+        "first page",
+        "status=failed&project=fraud",
+        "mixed, 1 trigger in 20",
+    ):
         assert f"{case}: 40 requests in " in out
     assert "polling with If-None-Match, 1 trigger in 20: 40 requests in " in out
     assert " of them 304 Not Modified)" in out, "the polling clients' unchanged pages answer 304"
-    assert out.count(", 0 errors; connections ") == 4
+    assert out.count(", 0 errors; connections ") == 5
     assert "'too many clients': 0" in out
     if database.startswith("postgres"):
-        assert out.count("of 2 (") == 4  # the peak, within gunicorn's 1 x 2 threads
+        assert out.count("of 2 (") == 5  # the peak, within gunicorn's 1 x 2 threads
 
 
 def test_schedules_benchmark_fires_with_two_schedulers_and_no_doubles(tmp_path):
