@@ -53,8 +53,6 @@ def big_run(lines: int) -> int:
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--lines", type=int, default=50_000, help="log lines of the run of 200 steps")
@@ -62,29 +60,10 @@ def main() -> None:
     populate(args.runs)
     run_id = big_run(args.lines)
     lines = args.lines
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.get(username="bench")
-    user.set_password("bench-password")
-    user.save()
     server = scratch.ProductionServer(SCRATCH, workers=1)  # one browser: one process of 4 threads is plenty
     base = server.url
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            for _ in range(60):
-                try:
-                    page.goto(f"{base}/login/")
-                    break
-                except Exception:
-                    page.wait_for_timeout(250)
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", "bench-password")
-            page.click("button[type=submit]")
-            page.wait_for_selector("table.runs tbody tr")
+        with scratch.signed_in_page(server, "bench") as page:
             results = {}
             for label in ("first", "second"):
                 page.goto(f"{base}/runs/")
@@ -100,7 +79,6 @@ def main() -> None:
             page.locator(".log-panel .count", has_text=re.compile(f"^{lines:,}")).wait_for(timeout=60_000)
             results[f"run page: all {lines:,} log lines loaded"] = page.evaluate("performance.now()")
             rows = page.evaluate("document.querySelectorAll('.log-viewport .line').length")
-            browser.close()
     finally:
         server.stop()
     print(f"scratch database {SCRATCH}; Chromium headless; times from navigation start")

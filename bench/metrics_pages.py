@@ -51,37 +51,16 @@ def add_metrics(pipeline: str) -> list[int]:
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100_000)
     args = parser.parse_args()
     _, pipeline = populate(args.runs)
     runs = add_metrics(pipeline)
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.get(username="bench")
-    user.set_password("bench-password")
-    user.save()
     server = scratch.ProductionServer(SCRATCH, workers=1)  # one browser: one process of 4 threads is plenty
     base = server.url
     results: dict[str, list[float]] = {}
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            for _ in range(60):
-                try:
-                    page.goto(f"{base}/login/")
-                    break
-                except Exception:
-                    page.wait_for_timeout(250)
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", "bench-password")
-            page.click("button[type=submit]")
-            page.wait_for_selector("table.runs tbody tr")
+        with scratch.signed_in_page(server, "bench") as page:
             chart = "metric chart (pipeline page)"
             compare = "compare page, 10 runs"
             for _ in range(5):
@@ -92,7 +71,6 @@ def main() -> None:
                 page.goto(f"{base}/runs/compare/?ids={','.join(map(str, runs[:10]))}")
                 page.wait_for_selector("table.compare tr[data-row='Steps:s4']")
                 results.setdefault(compare, []).append(page.evaluate("performance.now()"))
-            browser.close()
     finally:
         server.stop()
     print(f"scratch database {SCRATCH}; {args.runs:,} runs; Chromium headless; ms from navigation start, 5 visits")

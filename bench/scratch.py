@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,8 @@ import dj_database_url
 ROOT = Path(__file__).resolve().parents[1]
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
     from stacks.models import Stack
 
 
@@ -141,3 +145,30 @@ class ProductionServer:
             self.process.send_signal(signal.SIGTERM)  # gunicorn's arbiter stops its workers
             self.process.wait(60)
         self.log.close()
+
+
+@contextmanager
+def signed_in_page(server: ProductionServer, username: str) -> Iterator[Page]:
+    """A page of Debian's Chromium (headless, through Playwright) signed in to `server` as `username`, on the
+    runs list that signing in leads to; the user is given a new password for it."""
+    from django.contrib.auth import get_user_model
+    from playwright.sync_api import sync_playwright
+
+    password = secrets.token_urlsafe(16)
+    user = get_user_model().objects.get(username=username)
+    user.set_password(password)
+    user.save()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{server.url}/login/")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", password)
+            page.click("button[type=submit]")
+            page.wait_for_selector("table.runs tbody tr")
+            yield page
+        finally:
+            browser.close()
