@@ -29,10 +29,8 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("the Authorization header must be 'Token <key>' or 'Bearer <key>'")
         guesses = f"flowsite:token-failures:{client_address(request)}"
         if failures(guesses) >= TOKEN_FAILURE_LIMIT:
-            raise exceptions.Throttled(
-                TOKEN_COOLOFF_SECONDS,
-                f"too many invalid tokens from your address; try again in {TOKEN_COOLOFF_SECONDS // 60} minutes",
-            )
+            # DRF adds "Expected available in N seconds." and the Retry-After header from the wait.
+            raise exceptions.Throttled(TOKEN_COOLOFF_SECONDS, "too many invalid tokens from your address.")
         try:
             key = header[1].decode("ascii")
         except UnicodeDecodeError:
