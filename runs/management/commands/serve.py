@@ -7,13 +7,16 @@ run elsewhere (`manage.py qcluster` and `manage.py scheduler` there).
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.finders import get_finders
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -31,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEVELOPER_PROFILE:
-            call_command("collectstatic", interactive=False, verbosity=0)
+            collect_static()
         # Own sessions: Ctrl-C reaches this process only, which then signals qcluster's main pid
         # alone (signalling its whole group can deadlock it).
         web = subprocess.Popen(
@@ -76,3 +79,26 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 process.kill()
         self.stdout.write("stopped")
+
+
+def collect_static() -> bool:
+    """Run collectstatic unless STATIC_ROOT already holds what the current static sources give; whether it ran.
+
+    collectstatic hashes and compresses every file again even when none changed (5 s at each start here), and
+    two servers starting on one machine would rewrite the files under each other. The sources' names, sizes and
+    modification times, with the storage that processes them, are kept beside STATIC_ROOT once collected."""
+    root = Path(settings.STATIC_ROOT)
+    stamp = root.with_name(f"{root.name}.sources")
+    sources = hashlib.sha256(settings.STORAGES["staticfiles"]["BACKEND"].encode())
+    for finder in get_finders():
+        for path, storage in sorted(finder.list(["CVS", ".*", "*~"]), key=lambda found: found[0]):
+            stat = Path(storage.path(path)).stat()
+            sources.update(
+                f"{getattr(storage, 'prefix', None) or ''}/{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+            )
+    fingerprint = sources.hexdigest()
+    if (root / "staticfiles.json").exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return False
+    call_command("collectstatic", interactive=False, verbosity=0)
+    stamp.write_text(fingerprint)
+    return True
