@@ -127,6 +127,14 @@ def start_delivery_loop() -> None:
     async_task("notifications.tasks.deliver_notifications", task_name="deliver-notifications")
 
 
+def resume_delivery_loop(run_id: int) -> None:
+    """Start the delivery loop if the run has deliveries waiting. The process that ended the run starts it after
+    its commit, but its supervisor may kill it in between, once it sees the run over; the loop's lease makes a
+    second start harmless."""
+    if Delivery.objects.filter(run_id=run_id, status=DeliveryStatus.PENDING).exists():
+        start_delivery_loop()
+
+
 def send_one(delivery: Delivery) -> bool:
     """One attempt at one delivery, if this sender wins the claim; True if it was sent and accepted."""
     if not delivery.claim():

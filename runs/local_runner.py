@@ -176,6 +176,18 @@ def _supervise(run_id: int, pid: int) -> None:
             logger,
             f"settling run {run_id}",
         )
+        _resume_notifications(run_id)
+
+
+def _resume_notifications(run_id: int) -> None:
+    """The run's notifications go out now even if its process was killed before it started sending them."""
+    from notifications.dispatch import resume_delivery_loop
+
+    try:
+        resume_delivery_loop(run_id)
+    except Exception:
+        # The minute schedule sends what is pending: late, not lost.
+        logger.warning("run %s: could not start its notifications' delivery loop", run_id, exc_info=True)
 
 
 def _signal(pid: int, signum: int) -> None:
